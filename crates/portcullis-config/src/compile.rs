@@ -1,0 +1,646 @@
+//! Spec → compiled [`Snapshot`]: every check runs and every problem is
+//! collected, so one `check` run lists them all.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::uri::{Authority, Scheme, Uri};
+use ipnet::IpNet;
+use portcullis_core::ip::IpSet;
+use portcullis_core::{Lifecycle, MatchKind, MethodSet, Policy, Route, RouteTableBuilder, normalize_path};
+use portcullis_proxy::access_log::{LogDestination, LogMasking};
+use portcullis_proxy::metrics::Metrics;
+use portcullis_proxy::policy::{CookieFlags, IpFilterPolicy, SecurityHeadersPolicy};
+use portcullis_proxy::upstream::{Health, Timeouts, Upstream, UpstreamSettings};
+use portcullis_proxy::{HttpLimits, ListenerSettings, Snapshot};
+use portcullis_tls::{CertificateFiles, ClientAuth, ServerTls, UpstreamTls};
+use serde_saphyr::{Location, Spanned};
+
+use crate::spec::{
+    CertificateSpec, ConfigSpec, HeaderSetting, ListenerSpec, PolicySpec, RouteSpec, SecurityHeadersSpec, UpstreamSpec,
+};
+use crate::{ConfigError, RuntimeSettings};
+
+/// Collects errors while compiling.
+pub(crate) struct Compiler<'a> {
+    base: &'a Path,
+    now_unix: i64,
+    pub(crate) errors: Vec<ConfigError>,
+}
+
+/// What an upstream target may point at.
+struct Allowlist {
+    nets: Vec<IpNet>,
+    hosts: Vec<String>,
+}
+
+impl Allowlist {
+    fn allows(&self, host: &str) -> bool {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return self.nets.iter().any(|n| n.contains(&ip));
+        }
+        let host = host.to_ascii_lowercase();
+        self.hosts.iter().any(|allowed| match allowed.strip_prefix("*.") {
+            Some(parent) => host.strip_suffix(parent).is_some_and(|rest| rest.len() > 1 && rest.ends_with('.')),
+            None => *allowed == host,
+        })
+    }
+}
+
+impl<'a> Compiler<'a> {
+    pub(crate) fn new(base: &'a Path, now_unix: i64) -> Self {
+        Self { base, now_unix, errors: Vec::new() }
+    }
+
+    fn error(&mut self, at: Option<Location>, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError::new(at, path.into(), message.into()));
+    }
+
+    fn read(&mut self, at: Option<Location>, path: &str, file: &str) -> Option<Vec<u8>> {
+        let full = self.base.join(file);
+        std::fs::read(&full).map_err(|e| self.error(at, path, format!("cannot read {}: {e}", full.display()))).ok()
+    }
+
+    fn duration(value: Option<crate::units::HumanDuration>, default: Duration) -> Duration {
+        value.map_or(default, |d| d.0)
+    }
+
+    /// Compiles the whole file.
+    pub(crate) fn compile(
+        &mut self,
+        spec: &ConfigSpec,
+        generation: u64,
+        metrics: &Metrics,
+    ) -> Option<(Snapshot, RuntimeSettings)> {
+        let allowlist = self.allowlist(&spec.upstream_allowlist);
+        let trusted_proxies = IpSet::new(self.nets("trusted_proxies", &spec.trusted_proxies));
+        let limits = self.limits(spec);
+
+        let mut upstreams = Vec::new();
+        let mut upstream_index = HashMap::new();
+        for (i, entry) in spec.upstreams.iter().enumerate() {
+            let at = Some(entry.referenced);
+            if upstream_index.insert(entry.value.name.clone(), upstreams.len()).is_some() {
+                self.error(
+                    at,
+                    format!("upstreams[{i}].name"),
+                    format!("upstream {:?} is defined twice", entry.value.name),
+                );
+            }
+            if let Some(upstream) = self.upstream(i, entry, &allowlist) {
+                upstreams.push(Arc::new(upstream));
+            }
+        }
+
+        let global_headers =
+            self.security_headers(None, "security_headers", &spec.security_headers, &SecurityHeadersSpec::default());
+        let mut builder = RouteTableBuilder::default();
+        let mut route_metrics = Vec::new();
+        let mut names = HashMap::new();
+        for (i, entry) in spec.routes.iter().enumerate() {
+            let at = Some(entry.referenced);
+            if names.insert(entry.value.name.clone(), ()).is_some() {
+                self.error(at, format!("routes[{i}].name"), format!("route {:?} is defined twice", entry.value.name));
+            }
+            let Some((route, path, kind)) = self.route(i, entry, &upstream_index, &spec.security_headers) else {
+                continue;
+            };
+            let name = route.id.clone();
+            match builder.add(&entry.value.hosts, &path, kind, route) {
+                Ok(()) => route_metrics.push(metrics.route(&name)),
+                Err(e) => self.error(at, format!("routes[{i}]"), e.to_string()),
+            }
+        }
+        let routes = builder.build().map_err(|e| self.error(None, "routes", e.to_string())).ok();
+
+        let mut listeners = Vec::new();
+        for (i, entry) in spec.listeners.iter().enumerate() {
+            if let Some(listener) = self.listener(i, entry) {
+                listeners.push(listener);
+            }
+        }
+        if spec.listeners.is_empty() {
+            self.error(None, "listeners", "at least one listener is required");
+        }
+        let masking = self.masking(spec);
+        let runtime = self.runtime(spec);
+        let (Some(routes), Some(global_headers), Some(masking), Some(runtime)) =
+            (routes, global_headers, masking, runtime)
+        else {
+            return None;
+        };
+        if !self.errors.is_empty() {
+            return None;
+        }
+        let snapshot = Snapshot {
+            generation,
+            routes,
+            upstreams,
+            listeners,
+            limits,
+            trusted_proxies,
+            default_policies: Arc::new([Arc::new(global_headers) as Arc<dyn Policy>]),
+            masking: Arc::new(masking),
+            route_metrics,
+            unrouted_metrics: metrics.route("_unrouted"),
+        };
+        Some((snapshot, runtime))
+    }
+
+    fn nets(&mut self, path: &str, entries: &[String]) -> Vec<IpNet> {
+        entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, text)| {
+                parse_net(text).or_else(|| {
+                    self.error(None, format!("{path}[{i}]"), format!("{text:?} is not an IP address or CIDR"));
+                    None
+                })
+            })
+            .collect()
+    }
+
+    fn allowlist(&mut self, entries: &[String]) -> Allowlist {
+        let mut list = Allowlist { nets: Vec::new(), hosts: Vec::new() };
+        if entries.is_empty() {
+            self.error(None, "upstream_allowlist", "is required: list the hosts and CIDRs upstreams may point at");
+        }
+        for (i, text) in entries.iter().enumerate() {
+            if let Some(net) = parse_net(text) {
+                list.nets.push(net);
+            } else if is_host_pattern(text) {
+                list.hosts.push(text.to_ascii_lowercase());
+            } else {
+                self.error(
+                    None,
+                    format!("upstream_allowlist[{i}]"),
+                    format!("{text:?} is not a host, *.domain, IP or CIDR"),
+                );
+            }
+        }
+        list
+    }
+
+    fn limits(&mut self, spec: &ConfigSpec) -> HttpLimits {
+        let l = &spec.limits;
+        let max_header_bytes = l.max_header_bytes.map_or(32 * 1024, |s| s.0);
+        if max_header_bytes < 8192 {
+            self.error(None, "limits.max_header_bytes", "must be at least 8KiB");
+        }
+        let idle_timeout = Self::duration(l.idle_timeout, Duration::from_secs(60));
+        let header_read_timeout = Self::duration(l.header_read_timeout, Duration::from_secs(10));
+        for (name, value) in [("idle_timeout", idle_timeout), ("header_read_timeout", header_read_timeout)] {
+            if value.is_zero() {
+                self.error(None, format!("limits.{name}"), "must be more than zero");
+            }
+        }
+        HttpLimits {
+            max_uri_bytes: usize::try_from(l.max_uri.map_or(8192, |s| s.0)).unwrap_or(usize::MAX),
+            max_header_bytes: usize::try_from(max_header_bytes).unwrap_or(usize::MAX),
+            max_headers: l.max_headers.unwrap_or(100),
+            header_read_timeout,
+            idle_timeout,
+            max_connections: l.max_connections.unwrap_or(10_000),
+            max_concurrent_streams: l.max_concurrent_streams.unwrap_or(100),
+        }
+    }
+
+    fn certificate(&mut self, at: Option<Location>, path: &str, spec: &CertificateSpec) -> Option<CertificateFiles> {
+        let cert_pem = self.read(at, &format!("{path}.cert"), &spec.cert);
+        let key_pem = spec.key.resolve(self.base).map_err(|e| self.error(at, format!("{path}.key"), e)).ok();
+        Some(CertificateFiles { label: spec.cert.clone(), cert_pem: cert_pem?, key_pem: key_pem? })
+    }
+
+    fn upstream(&mut self, i: usize, entry: &Spanned<UpstreamSpec>, allowlist: &Allowlist) -> Option<Upstream> {
+        let (at, spec) = (Some(entry.referenced), &entry.value);
+        let path = format!("upstreams[{i}]");
+        let mut targets = Vec::new();
+        if spec.targets.is_empty() {
+            self.error(at, format!("{path}.targets"), "at least one target is required");
+        }
+        for (j, text) in spec.targets.iter().enumerate() {
+            let at_path = format!("{path}.targets[{j}]");
+            let Some((scheme, authority)) = parse_target(text) else {
+                self.error(at, at_path, format!("{text:?} must be http://host:port or https://host:port with no path"));
+                continue;
+            };
+            if !allowlist.allows(authority.host()) {
+                self.error(at, at_path, format!("{:?} is not in upstream_allowlist", authority.host()));
+                continue;
+            }
+            targets.push((scheme, authority));
+        }
+        let tls = spec.tls.as_ref();
+        let ca_pem = tls.and_then(|t| t.ca.as_ref()).and_then(|ca| self.read(at, &format!("{path}.tls.ca"), ca));
+        let client_certificate = match tls.and_then(|t| t.client_certificate.as_ref()) {
+            Some(c) => Some(self.certificate(at, &format!("{path}.tls.client_certificate"), c)?),
+            None => None,
+        };
+        let upstream_tls = UpstreamTls { ca_pem, client_certificate };
+        let tls = portcullis_tls::client_config(&upstream_tls, self.now_unix)
+            .map_err(|e| self.error(at, format!("{path}.tls"), e.to_string()))
+            .ok()?;
+        let t = &spec.timeouts;
+        let timeouts = Timeouts {
+            connect: Self::duration(t.connect, Duration::from_secs(5)),
+            read: Self::duration(t.read, Duration::from_secs(30)),
+            total: Self::duration(t.total, Duration::from_secs(60)),
+        };
+        if [timeouts.connect, timeouts.read, timeouts.total].iter().any(Duration::is_zero) {
+            self.error(at, format!("{path}.timeouts"), "timeouts must be more than zero");
+        }
+        let health = Health {
+            max_fails: spec.health.max_fails.unwrap_or(1).max(1),
+            cooldown: Self::duration(spec.health.cooldown, Duration::from_secs(10)),
+        };
+        (!targets.is_empty()).then(|| {
+            Upstream::new(UpstreamSettings {
+                name: spec.name.clone(),
+                targets,
+                timeouts,
+                health,
+                preserve_host: spec.preserve_host,
+                tls,
+                http2: spec.http2,
+                max_idle_per_target: spec.max_idle_connections.unwrap_or(64),
+            })
+        })
+    }
+
+    fn route(
+        &mut self,
+        i: usize,
+        entry: &Spanned<RouteSpec>,
+        upstreams: &HashMap<String, usize>,
+        global: &SecurityHeadersSpec,
+    ) -> Option<(Route, String, MatchKind)> {
+        let (at, spec) = (Some(entry.referenced), &entry.value);
+        let path = format!("routes[{i}]");
+        let (route_path, kind) = match (&spec.path, &spec.prefix) {
+            (Some(p), None) => (p.clone(), MatchKind::Exact),
+            (None, Some(p)) => (p.clone(), MatchKind::Prefix),
+            _ => {
+                self.error(at, path, "give exactly one of `path` and `prefix`");
+                return None;
+            }
+        };
+        let field = if kind == MatchKind::Exact { "path" } else { "prefix" };
+        let plain = route_path.replace(['{', '}'], "");
+        if normalize_path(&plain).map_or(true, |n| n != plain) {
+            self.error(at, format!("{path}.{field}"), format!("{route_path:?} must be an absolute, normalized path"));
+        }
+        if kind == MatchKind::Prefix && plain != route_path {
+            self.error(at, format!("{path}.prefix"), "a prefix cannot hold {template} parameters");
+        }
+        for (j, host) in spec.hosts.iter().enumerate() {
+            if !is_host_pattern(host) {
+                self.error(at, format!("{path}.hosts[{j}]"), format!("{host:?} is not a host name or *.domain"));
+            }
+        }
+        let mut methods = if spec.methods.is_empty() { MethodSet::ALL } else { MethodSet::default() };
+        for (j, name) in spec.methods.iter().enumerate() {
+            match MethodSet::parse(name) {
+                Some(m) => methods = methods.with(m),
+                None => self.error(
+                    at,
+                    format!("{path}.methods[{j}]"),
+                    format!("{name:?} cannot be served (TRACE and CONNECT never are)"),
+                ),
+            }
+        }
+        let upstream = upstreams.get(&spec.upstream).copied();
+        if upstream.is_none() {
+            self.error(at, format!("{path}.upstream"), format!("no upstream is named {:?}", spec.upstream));
+        }
+        let lifecycle = self.lifecycle(at, &path, spec)?;
+        let mut policies: Vec<Arc<dyn Policy>> = Vec::new();
+        for (j, policy) in spec.policies.iter().enumerate() {
+            match policy {
+                PolicySpec::IpFilter { allow, deny } => {
+                    let allow = IpSet::new(self.nets(&format!("{path}.policies[{j}].allow"), allow));
+                    let deny = IpSet::new(self.nets(&format!("{path}.policies[{j}].deny"), deny));
+                    policies.push(Arc::new(IpFilterPolicy::new(allow, deny)));
+                }
+            }
+        }
+        let headers = self.security_headers(at, &format!("{path}.security_headers"), &spec.security_headers, global)?;
+        policies.push(Arc::new(headers));
+        let route = Route {
+            id: spec.name.as_str().into(),
+            index: 0,
+            upstream: upstream?,
+            methods,
+            lifecycle,
+            policies: policies.into(),
+            replace_upstream_errors: spec.replace_upstream_errors,
+        };
+        Some((route, route_path, kind))
+    }
+
+    fn lifecycle(&mut self, at: Option<Location>, path: &str, spec: &RouteSpec) -> Option<Lifecycle> {
+        if spec.retired {
+            return Some(Lifecycle::Retired);
+        }
+        let Some(dep) = &spec.deprecated else { return Some(Lifecycle::Active) };
+        let mut date = |field: &str, text: &str| {
+            portcullis_core::time::parse_date(text)
+                .ok_or_else(|| {
+                    self.error(at, format!("{path}.deprecated.{field}"), format!("{text:?} is not a YYYY-MM-DD date"))
+                })
+                .ok()
+        };
+        let since = date("since", &dep.since)?;
+        let sunset = match &dep.sunset {
+            Some(s) => Some(date("sunset", s)?),
+            None => None,
+        };
+        let link = match &dep.link {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                HeaderValue::try_from(format!("<{url}>; rel=\"deprecation\"")).ok()
+            }
+            Some(url) => {
+                self.error(at, format!("{path}.deprecated.link"), format!("{url:?} is not an http(s) URL"));
+                return None;
+            }
+            None => None,
+        };
+        Some(Lifecycle::Deprecated {
+            deprecation: HeaderValue::try_from(format!("@{since}")).ok()?,
+            sunset: sunset.and_then(|s| HeaderValue::try_from(portcullis_core::time::http_date(s)).ok()),
+            link,
+        })
+    }
+
+    /// Merges route over global over built-in defaults and compiles the policy.
+    fn security_headers(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        spec: &SecurityHeadersSpec,
+        global: &SecurityHeadersSpec,
+    ) -> Option<SecurityHeadersPolicy> {
+        let pick = |route: &Option<HeaderSetting>, global: &Option<HeaderSetting>, default: Option<&str>| match route
+            .clone()
+            .or_else(|| global.clone())
+        {
+            Some(HeaderSetting::Switch(false)) => None,
+            Some(HeaderSetting::Value(v)) => Some(v),
+            Some(HeaderSetting::Switch(true)) | None => default.map(str::to_owned),
+        };
+        let mut value = |field: &str, text: Option<String>| -> Option<Option<HeaderValue>> {
+            match text.map(HeaderValue::try_from).transpose() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    self.error(at, format!("{path}.{field}"), "is not a valid header value");
+                    None
+                }
+            }
+        };
+        let hsts = value("hsts", pick(&spec.hsts, &global.hsts, Some("max-age=31536000; includeSubDomains")))?;
+        let frame = value("frame_options", pick(&spec.frame_options, &global.frame_options, Some("DENY")))?;
+        let csp = value(
+            "content_security_policy",
+            pick(&spec.content_security_policy, &global.content_security_policy, Some("frame-ancestors 'none'")),
+        )?;
+        let referrer =
+            value("referrer_policy", pick(&spec.referrer_policy, &global.referrer_policy, Some("no-referrer")))?;
+        let cache = value("cache_control", pick(&spec.cache_control, &global.cache_control, None))?;
+        let mut enforced = Vec::new();
+        if spec.content_type_options.or(global.content_type_options).unwrap_or(true) {
+            enforced.push((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
+        }
+        if let Some(v) = frame {
+            enforced.push((header::X_FRAME_OPTIONS, v));
+        }
+        let mut defaults = Vec::new();
+        for (name, v) in [
+            (header::CONTENT_SECURITY_POLICY, csp),
+            (header::REFERRER_POLICY, referrer),
+            (header::CACHE_CONTROL, cache),
+        ] {
+            if let Some(v) = v {
+                defaults.push((name, v));
+            }
+        }
+        let cookies = match spec.cookies.as_ref().or(global.cookies.as_ref()) {
+            None => Some(CookieFlags { http_only: true, secure: true, same_site: Some("Lax") }),
+            Some(c) => {
+                let same_site = match &c.same_site {
+                    None | Some(HeaderSetting::Switch(true)) => Some("Lax"),
+                    Some(HeaderSetting::Switch(false)) => None,
+                    Some(HeaderSetting::Value(v)) => match v.to_ascii_lowercase().as_str() {
+                        "strict" => Some("Strict"),
+                        "lax" => Some("Lax"),
+                        "none" => Some("None"),
+                        _ => {
+                            self.error(at, format!("{path}.cookies.same_site"), "must be Strict, Lax, None or false");
+                            return None;
+                        }
+                    },
+                };
+                Some(CookieFlags { http_only: c.http_only, secure: c.secure, same_site })
+            }
+        };
+        Some(SecurityHeadersPolicy::new(hsts, enforced, defaults, cookies))
+    }
+
+    fn listener(&mut self, i: usize, entry: &Spanned<ListenerSpec>) -> Option<ListenerSettings> {
+        let (at, spec) = (Some(entry.referenced), &entry.value);
+        let path = format!("listeners[{i}]");
+        let addr = spec
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|_| self.error(at, format!("{path}.listen"), format!("{:?} is not ip:port", spec.listen)))
+            .ok();
+        let tls = match &spec.tls {
+            None => None,
+            Some(tls) => {
+                if spec.redirect_https.is_some() {
+                    self.error(at, format!("{path}.redirect_https"), "only plain HTTP listeners redirect");
+                }
+                let certificates: Vec<CertificateFiles> = tls
+                    .certificates
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, c)| self.certificate(at, &format!("{path}.tls.certificates[{j}]"), c))
+                    .collect();
+                let client_auth = match &tls.client_auth {
+                    Some(auth) => Some(ClientAuth {
+                        ca_pem: self.read(at, &format!("{path}.tls.client_auth.ca"), &auth.ca)?,
+                        required: auth.required,
+                    }),
+                    None => None,
+                };
+                let tls13_only = match tls.min_version.as_deref() {
+                    None | Some("1.2") => false,
+                    Some("1.3") => true,
+                    Some(other) => {
+                        self.error(
+                            at,
+                            format!("{path}.tls.min_version"),
+                            format!("{other:?} is not \"1.2\" or \"1.3\""),
+                        );
+                        false
+                    }
+                };
+                if certificates.len() != tls.certificates.len() {
+                    return None;
+                }
+                let server = ServerTls { certificates, client_auth, http2: spec.http2, tls13_only };
+                Some(
+                    portcullis_tls::server_config(&server, self.now_unix)
+                        .map_err(|e| self.error(at, format!("{path}.tls"), e.to_string()))
+                        .ok()?,
+                )
+            }
+        };
+        Some(ListenerSettings {
+            name: spec.name.clone(),
+            addr: addr?,
+            tls,
+            redirect_https: spec.redirect_https.as_ref().map(|r| r.port),
+            http2: spec.http2,
+        })
+    }
+
+    fn masking(&mut self, spec: &ConfigSpec) -> Option<LogMasking> {
+        let mut masking = LogMasking::default();
+        let mut ok = true;
+        for (i, name) in spec.access_log.headers.iter().enumerate() {
+            match HeaderName::from_bytes(name.as_bytes()) {
+                Ok(h) => masking.headers.push(h),
+                Err(_) => {
+                    self.error(None, format!("access_log.headers[{i}]"), format!("{name:?} is not a header name"));
+                    ok = false;
+                }
+            }
+        }
+        for (i, pattern) in spec.access_log.mask_patterns.iter().enumerate() {
+            match regex::Regex::new(pattern) {
+                Ok(re) => masking.patterns.push(re),
+                Err(e) => {
+                    self.error(
+                        None,
+                        format!("access_log.mask_patterns[{i}]"),
+                        format!("invalid regular expression: {e}"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(masking)
+    }
+
+    fn runtime(&mut self, spec: &ConfigSpec) -> Option<RuntimeSettings> {
+        let metrics_listen = match &spec.metrics {
+            None => None,
+            Some(m) => {
+                let text = m.listen.as_deref().unwrap_or("127.0.0.1:9901");
+                match text.parse::<SocketAddr>() {
+                    Ok(addr) => Some(addr),
+                    Err(_) => {
+                        self.error(None, "metrics.listen", format!("{text:?} is not ip:port"));
+                        return None;
+                    }
+                }
+            }
+        };
+        let level = spec.logging.level.clone().unwrap_or_else(|| "info".into());
+        if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
+            self.error(None, "logging.level", format!("{level:?} is not error, warn, info, debug or trace"));
+        }
+        let json = match spec.logging.format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                self.error(None, "logging.format", format!("{other:?} is not text or json"));
+                false
+            }
+        };
+        if spec.workers == Some(0) {
+            self.error(None, "workers", "must be at least 1");
+        }
+        let access_log = spec.access_log.enabled.then(|| match spec.access_log.path.as_deref() {
+            None | Some("stdout") => LogDestination::Stdout,
+            Some(p) => LogDestination::File(self.base.join(p)),
+        });
+        Some(RuntimeSettings {
+            workers: spec.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+            metrics_listen,
+            access_log,
+            log_level: level,
+            log_json: json,
+            watch: spec.reload.watch.then(|| Self::duration(spec.reload.interval, Duration::from_secs(2))),
+            drain_timeout: Self::duration(spec.shutdown.drain_timeout, Duration::from_secs(30)),
+            max_connections: spec.limits.max_connections.unwrap_or(10_000),
+        })
+    }
+}
+
+fn parse_net(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>().ok().or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+fn is_host_pattern(text: &str) -> bool {
+    let name = text.strip_prefix("*.").unwrap_or(text);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty() && label.len() <= 63 && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// `https://host:port` → (scheme, authority with explicit port).
+fn parse_target(text: &str) -> Option<(Scheme, Authority)> {
+    let uri: Uri = text.parse().ok()?;
+    let scheme = uri.scheme()?.clone();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+        return None;
+    }
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    let port = authority.port_u16().unwrap_or(default_port);
+    let authority = Authority::try_from(format!("{}:{port}", authority.host())).ok()?;
+    Some((scheme, authority))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowlist_matches_hosts_and_networks() {
+        let list = Allowlist {
+            nets: vec!["10.0.0.0/8".parse().unwrap()],
+            hosts: vec!["*.internal".into(), "api.example.com".into()],
+        };
+        assert!(list.allows("10.1.2.3"));
+        assert!(!list.allows("11.1.2.3"));
+        assert!(list.allows("users.internal"));
+        assert!(!list.allows("internal"));
+        assert!(!list.allows("evilinternal"));
+        assert!(list.allows("API.example.com"));
+        assert!(!list.allows("api.example.com.evil"));
+    }
+
+    #[test]
+    fn targets_are_strict() {
+        assert_eq!(parse_target("http://127.0.0.1:8080").map(|(_, a)| a.to_string()), Some("127.0.0.1:8080".into()));
+        assert_eq!(parse_target("https://api.internal").map(|(_, a)| a.to_string()), Some("api.internal:443".into()));
+        assert!(parse_target("http://a/path").is_none());
+        assert!(parse_target("ftp://a").is_none());
+        assert!(parse_target("http://user@a").is_none());
+    }
+}

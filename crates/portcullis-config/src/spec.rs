@@ -1,0 +1,378 @@
+//! The configuration file as written: serde shapes with no logic. Unknown
+//! keys are errors everywhere. List entries carry their source position so
+//! that later checks can point at them.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::units::{HumanDuration, HumanSize, SecretRef};
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSpec {
+    /// Worker threads (one runtime each); default: the number of CPUs. Restart-only.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Where clients connect.
+    pub listeners: Vec<Spanned<ListenerSpec>>,
+    /// Connection and request-head limits.
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    /// Peers whose forwarding headers are believed (CIDRs).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Hosts and CIDRs upstream targets may point at. Required.
+    #[serde(default)]
+    pub upstream_allowlist: Vec<String>,
+    /// Named upstreams.
+    pub upstreams: Vec<Spanned<UpstreamSpec>>,
+    /// Routes, matched by host, path and method.
+    pub routes: Vec<Spanned<RouteSpec>>,
+    /// Security response headers for every route (routes may override).
+    #[serde(default)]
+    pub security_headers: SecurityHeadersSpec,
+    /// The access log.
+    #[serde(default)]
+    pub access_log: AccessLogSpec,
+    /// The ops listener (Prometheus metrics, health).
+    #[serde(default)]
+    pub metrics: Option<MetricsSpec>,
+    /// Operational logging.
+    #[serde(default)]
+    pub logging: LoggingSpec,
+    /// Configuration reload.
+    #[serde(default)]
+    pub reload: ReloadSpec,
+    /// Graceful shutdown.
+    #[serde(default)]
+    pub shutdown: ShutdownSpec,
+}
+
+/// A listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSpec {
+    /// Name for logs and metrics.
+    pub name: String,
+    /// `ip:port`.
+    pub listen: String,
+    /// Makes this an HTTPS listener.
+    #[serde(default)]
+    pub tls: Option<TlsSpec>,
+    /// Accept HTTP/2 (default true).
+    #[serde(default = "yes")]
+    pub http2: bool,
+    /// Redirect every request to HTTPS (plain listeners only).
+    #[serde(default)]
+    pub redirect_https: Option<RedirectSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Redirect target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectSpec {
+    /// The HTTPS port to send clients to (default 443).
+    #[serde(default = "https_port")]
+    pub port: u16,
+}
+
+fn https_port() -> u16 {
+    443
+}
+
+/// Server TLS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// Certificates; chosen by SNI from their names, the first is the default.
+    pub certificates: Vec<CertificateSpec>,
+    /// Mutual TLS.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuthSpec>,
+    /// `"1.2"` (default) or `"1.3"`.
+    #[serde(default)]
+    pub min_version: Option<String>,
+}
+
+/// A certificate chain and its key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateSpec {
+    /// PEM chain path, leaf first.
+    pub cert: String,
+    /// PEM key: a path, `file:PATH` or `env:NAME`.
+    pub key: SecretRef,
+}
+
+/// Client-certificate requirements.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuthSpec {
+    /// PEM bundle of accepted client CAs.
+    pub ca: String,
+    /// Refuse connections without a certificate (default true).
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+/// Limits; every field has a safe default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// Open connections, all listeners together (default 10000). Restart-only.
+    pub max_connections: Option<usize>,
+    /// Request target length (default 8KiB).
+    pub max_uri: Option<HumanSize>,
+    /// Request line plus headers (default 32KiB, at least 8KiB).
+    pub max_header_bytes: Option<HumanSize>,
+    /// Number of headers (default 100).
+    pub max_headers: Option<usize>,
+    /// TLS handshake and request head (default 10s).
+    pub header_read_timeout: Option<HumanDuration>,
+    /// Idle connection (default 60s).
+    pub idle_timeout: Option<HumanDuration>,
+    /// Concurrent HTTP/2 streams per connection (default 100).
+    pub max_concurrent_streams: Option<u32>,
+}
+
+/// An upstream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSpec {
+    /// Name routes refer to.
+    pub name: String,
+    /// `http://host:port` or `https://host:port` targets.
+    pub targets: Vec<String>,
+    /// Timeouts.
+    #[serde(default)]
+    pub timeouts: UpstreamTimeoutsSpec,
+    /// Passive health.
+    #[serde(default)]
+    pub health: HealthSpec,
+    /// TLS to `https` targets.
+    #[serde(default)]
+    pub tls: Option<UpstreamTlsSpec>,
+    /// Send the client's Host header (default false: the target's).
+    #[serde(default)]
+    pub preserve_host: bool,
+    /// Offer HTTP/2 to `https` targets (default false).
+    #[serde(default)]
+    pub http2: bool,
+    /// Idle keep-alive connections kept per target (default 64).
+    #[serde(default)]
+    pub max_idle_connections: Option<usize>,
+}
+
+/// Upstream timeouts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTimeoutsSpec {
+    /// Default 5s.
+    pub connect: Option<HumanDuration>,
+    /// Response head and each body chunk; default 30s.
+    pub read: Option<HumanDuration>,
+    /// Whole exchange; default 60s.
+    pub total: Option<HumanDuration>,
+}
+
+/// Passive health.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSpec {
+    /// Consecutive failures before a target is skipped (default 1).
+    pub max_fails: Option<u32>,
+    /// How long it is skipped (default 10s).
+    pub cooldown: Option<HumanDuration>,
+}
+
+/// Upstream TLS.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTlsSpec {
+    /// PEM CA bundle (default: public web PKI roots).
+    pub ca: Option<String>,
+    /// Client certificate for mutual TLS.
+    pub client_certificate: Option<CertificateSpec>,
+}
+
+/// A route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// Name for logs and metrics.
+    pub name: String,
+    /// Hosts served (exact or `*.domain`); empty: any host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// An exact path or template (`/v1/users/{id}`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// A path prefix, matched segment-wise.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Methods served (default: all but TRACE and CONNECT).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// The upstream's name.
+    pub upstream: String,
+    /// Mark this API version deprecated.
+    #[serde(default)]
+    pub deprecated: Option<DeprecatedSpec>,
+    /// Answer 410 Gone.
+    #[serde(default)]
+    pub retired: bool,
+    /// Replace upstream 5xx bodies with the generic error (default true).
+    #[serde(default = "yes")]
+    pub replace_upstream_errors: bool,
+    /// Overrides of the global security headers.
+    #[serde(default)]
+    pub security_headers: SecurityHeadersSpec,
+    /// The route's policies, in order.
+    #[serde(default)]
+    pub policies: Vec<PolicySpec>,
+}
+
+/// Deprecation of an API version.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeprecatedSpec {
+    /// `YYYY-MM-DD` the deprecation took effect.
+    pub since: String,
+    /// `YYYY-MM-DD` the route stops working.
+    #[serde(default)]
+    pub sunset: Option<String>,
+    /// URL documenting the deprecation.
+    #[serde(default)]
+    pub link: Option<String>,
+}
+
+/// A route policy.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PolicySpec {
+    /// Client IP allow and deny lists.
+    IpFilter {
+        /// CIDRs allowed (empty: all).
+        #[serde(default)]
+        allow: Vec<String>,
+        /// CIDRs denied.
+        #[serde(default)]
+        deny: Vec<String>,
+    },
+}
+
+/// A header value, or `false` to send none.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderSetting {
+    /// `false` switches the header off.
+    Switch(bool),
+    /// The value to send.
+    Value(String),
+}
+
+/// Security headers; unset fields inherit (route → global → built-in default).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityHeadersSpec {
+    /// `Strict-Transport-Security` on TLS (default `max-age=31536000; includeSubDomains`).
+    pub hsts: Option<HeaderSetting>,
+    /// `X-Content-Type-Options: nosniff` (default on).
+    pub content_type_options: Option<bool>,
+    /// `X-Frame-Options` (default `DENY`).
+    pub frame_options: Option<HeaderSetting>,
+    /// `Content-Security-Policy` when the upstream sends none (default `frame-ancestors 'none'`).
+    pub content_security_policy: Option<HeaderSetting>,
+    /// `Referrer-Policy` (default `no-referrer`).
+    pub referrer_policy: Option<HeaderSetting>,
+    /// `Cache-Control` when the upstream sends none (default off; `no-store` for authenticated routes).
+    pub cache_control: Option<HeaderSetting>,
+    /// Upstream cookie hardening.
+    pub cookies: Option<CookiesSpec>,
+}
+
+/// Flags added to upstream cookies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookiesSpec {
+    /// Add `HttpOnly` (default true).
+    #[serde(default = "yes")]
+    pub http_only: bool,
+    /// Add `Secure` on TLS (default true).
+    #[serde(default = "yes")]
+    pub secure: bool,
+    /// `Strict`, `Lax` (default) or `None`; `false` adds none.
+    #[serde(default)]
+    pub same_site: Option<HeaderSetting>,
+}
+
+/// The access log.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogSpec {
+    /// Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `stdout` (default) or a file path. Restart-only.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Request headers to log (secrets among them are masked).
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Regular expressions whose matches are masked (e.g. card numbers).
+    #[serde(default)]
+    pub mask_patterns: Vec<String>,
+}
+
+impl Default for AccessLogSpec {
+    fn default() -> Self {
+        Self { enabled: true, path: None, headers: Vec::new(), mask_patterns: Vec::new() }
+    }
+}
+
+/// The ops listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSpec {
+    /// `ip:port` (default `127.0.0.1:9901`). Restart-only.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+/// Operational logging (stderr).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingSpec {
+    /// `error`, `warn`, `info` (default), `debug`, `trace`.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// Reload behaviour.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadSpec {
+    /// Reload when the file changes (default false; SIGHUP always works).
+    #[serde(default)]
+    pub watch: bool,
+    /// How often the file is checked (default 2s).
+    #[serde(default)]
+    pub interval: Option<HumanDuration>,
+}
+
+/// Shutdown behaviour.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownSpec {
+    /// How long SIGTERM waits for open requests (default 30s).
+    #[serde(default)]
+    pub drain_timeout: Option<HumanDuration>,
+}

@@ -1,0 +1,32 @@
+//! Per-request context shared by the policies of one exchange.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The verified client certificate of a mutual-TLS connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The subject distinguished name, RFC 4514 form.
+    pub subject: String,
+    /// Lowercase hex SHA-256 of the DER certificate.
+    pub fingerprint_sha256: String,
+}
+
+/// What policies know about the request beyond its head.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The request id, also sent back in `X-Request-Id`.
+    pub request_id: Arc<str>,
+    /// The client's address: the peer, or the address a trusted proxy reported.
+    pub client_ip: IpAddr,
+    /// The TCP peer's address.
+    pub peer_ip: IpAddr,
+    /// Whether the request came over TLS.
+    pub is_tls: bool,
+    /// The verified client certificate, on mutual-TLS listeners.
+    pub client_cert: Option<Arc<ClientCert>>,
+    /// The matched route's id, once routed.
+    pub route: Option<Arc<str>>,
+    /// The reason code of a denial or failure, for the access log.
+    pub reason: Option<&'static str>,
+}

@@ -1,0 +1,28 @@
+//! The data-plane vocabulary of Portcullis: the [`Policy`] trait and its
+//! [`Verdict`], the per-request [`Ctx`], the generic client-facing error,
+//! path normalization and the route table.
+//!
+//! This crate does no IO and knows no file format. The one design decision a
+//! reader must know: everything here is compiled once (at configuration load)
+//! into immutable values that the hot path only reads; a policy phase that
+//! does not need to wait answers synchronously, without allocating a future.
+
+#![forbid(unsafe_code)]
+
+mod ctx;
+mod deny;
+pub mod ip;
+mod lifecycle;
+mod path;
+mod policy;
+mod request_id;
+mod route;
+pub mod time;
+
+pub use ctx::{ClientCert, Ctx};
+pub use deny::{Deny, error_body, error_word};
+pub use lifecycle::Lifecycle;
+pub use path::{PathError, normalize_path};
+pub use policy::{Policy, PolicyError, PolicyResult, Step, Verdict};
+pub use request_id::RequestIds;
+pub use route::{Lookup, MatchKind, MethodSet, Route, RouteTable, RouteTableBuilder, RouteTableError};

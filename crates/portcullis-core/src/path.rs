@@ -1,0 +1,207 @@
+//! Path normalization, done once before routing: the form that is routed,
+//! inspected and forwarded is the same (RFC 3986 §6.2.2).
+
+use std::borrow::Cow;
+
+/// Why a request path is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// The path does not start with `/`.
+    #[error("path is not absolute")]
+    NotAbsolute,
+    /// A `%` not followed by two hex digits.
+    #[error("malformed percent escape")]
+    BadEscape,
+    /// `%2F` or `%5C`, or a raw backslash: a separator hidden from routing.
+    #[error("encoded or alternative path separator")]
+    EncodedSeparator,
+    /// `%25` followed by hex digits: double encoding meant to slip past a decoder.
+    #[error("double percent-encoding")]
+    DoubleEncoding,
+    /// A control character or NUL, raw or encoded.
+    #[error("control character in path")]
+    ControlChar,
+    /// A `..` segment that climbs above the root.
+    #[error("path traversal above the root")]
+    Traversal,
+}
+
+impl PathError {
+    /// The stable reason code for logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::NotAbsolute => "request.path.not_absolute",
+            Self::BadEscape => "request.path.bad_escape",
+            Self::EncodedSeparator => "request.path.encoded_separator",
+            Self::DoubleEncoding => "request.path.double_encoding",
+            Self::ControlChar => "request.path.control_char",
+            Self::Traversal => "request.path.traversal",
+        }
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Normalizes a request path: decodes percent-escapes of unreserved
+/// characters, upper-cases the remaining escapes, merges repeated slashes and
+/// resolves `.` and `..` segments. Returns the input unchanged (borrowed) when
+/// it is already normal, which is the common case.
+///
+/// # Errors
+/// Refuses, rather than repairs, anything that is an evasion attempt: see
+/// [`PathError`].
+pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
+    let bytes = raw.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    let mut needs_work = false;
+    let mut prev_slash = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\\' => return Err(PathError::EncodedSeparator),
+            0..=0x20 | 0x7f => return Err(PathError::ControlChar),
+            b'%' => needs_work = true,
+            b'/' if prev_slash => needs_work = true,
+            b'.' if prev_slash => {
+                let rest = &bytes[i..];
+                if rest == b"." || rest == b".." || rest.starts_with(b"./") || rest.starts_with(b"../") {
+                    needs_work = true;
+                }
+            }
+            _ => {}
+        }
+        prev_slash = b == b'/';
+    }
+    if !needs_work {
+        return Ok(Cow::Borrowed(raw));
+    }
+    let decoded = decode(bytes)?;
+    Ok(Cow::Owned(resolve_segments(&decoded)?))
+}
+
+/// Decodes unreserved escapes and checks the others.
+fn decode(bytes: &[u8]) -> Result<String, PathError> {
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b != b'%' {
+            out.push(char::from(b));
+            i += 1;
+            continue;
+        }
+        let (hi, lo) = match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (Some(hi), Some(lo)) => (hi, lo),
+            _ => return Err(PathError::BadEscape),
+        };
+        let value = hi << 4 | lo;
+        match value {
+            b'/' | b'\\' => return Err(PathError::EncodedSeparator),
+            0..=0x1f | 0x7f => return Err(PathError::ControlChar),
+            b'%' if bytes.get(i + 3).copied().and_then(hex).is_some() => {
+                return Err(PathError::DoubleEncoding);
+            }
+            v if is_unreserved(v) => out.push(char::from(v)),
+            v => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(v >> 4)]));
+                out.push(char::from(HEX[usize::from(v & 0xf)]));
+            }
+        }
+        i += 3;
+    }
+    Ok(out)
+}
+
+/// Merges slashes and resolves dot segments; a trailing slash is kept.
+fn resolve_segments(path: &str) -> Result<String, PathError> {
+    let mut segments: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for segment in path.split('/').skip(1) {
+        trailing_slash = false;
+        match segment {
+            "" => trailing_slash = true,
+            "." => trailing_slash = true,
+            ".." => {
+                segments.pop().ok_or(PathError::Traversal)?;
+                trailing_slash = true;
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if trailing_slash || out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> Result<String, PathError> {
+        normalize_path(p).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn normal_paths_are_borrowed() {
+        assert!(matches!(normalize_path("/v1/users/42"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(normalize_path("/a.b/c..d/.e"), Ok(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn dot_segments_and_slashes_are_resolved() {
+        assert_eq!(norm("/a/./b/../c").unwrap(), "/a/c");
+        assert_eq!(norm("//a///b/").unwrap(), "/a/b/");
+        assert_eq!(norm("/a/..").unwrap(), "/");
+        assert_eq!(norm("/public/../admin").unwrap(), "/admin");
+    }
+
+    #[test]
+    fn unreserved_escapes_are_decoded_and_others_uppercased() {
+        assert_eq!(norm("/%61dmin").unwrap(), "/admin");
+        assert_eq!(norm("/a%2e%2e/b").unwrap(), "/a../b");
+        assert_eq!(norm("/a%3fb%3a").unwrap(), "/a%3Fb%3A");
+    }
+
+    #[test]
+    fn traversal_and_evasion_are_refused() {
+        assert_eq!(norm("/../etc/passwd"), Err(PathError::Traversal));
+        assert_eq!(norm("/a/%2e%2e/%2e%2e/etc"), Err(PathError::Traversal));
+        assert_eq!(norm("/a%2fb"), Err(PathError::EncodedSeparator));
+        assert_eq!(norm("/a%5c..%5cb"), Err(PathError::EncodedSeparator));
+        assert_eq!(norm("/a\\b"), Err(PathError::EncodedSeparator));
+        assert_eq!(norm("/%252e%252e/"), Err(PathError::DoubleEncoding));
+        assert_eq!(norm("/a%00"), Err(PathError::ControlChar));
+        assert_eq!(norm("/a%zz"), Err(PathError::BadEscape));
+        assert_eq!(norm("/a%2"), Err(PathError::BadEscape));
+        assert_eq!(norm("a/b"), Err(PathError::NotAbsolute));
+        assert_eq!(norm("*"), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn normalization_is_idempotent() {
+        for p in ["/a/./b/../c", "//x//y/", "/%61%62%2F", "/%7e/%41/..", "/a/b/.", "/%e2%82%ac"] {
+            if let Ok(once) = norm(p) {
+                assert_eq!(norm(&once).unwrap(), once, "{p}");
+            }
+        }
+    }
+}

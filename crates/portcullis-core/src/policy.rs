@@ -1,0 +1,69 @@
+//! The policy trait: one method per phase, each defaulting to "do nothing".
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use http::request::Parts as RequestHead;
+use http::response::Parts as ResponseHead;
+
+use crate::{Ctx, Deny};
+
+/// What a phase decided: an enum, not a bool, so it cannot be read backwards.
+#[must_use]
+#[derive(Debug)]
+pub enum Verdict {
+    /// Go on with the next policy.
+    Continue,
+    /// Stop and answer the client; the upstream never sees the request.
+    Deny(Deny),
+}
+
+/// Portcullis could not decide (a dependency is down): the request fails closed with 503.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct PolicyError {
+    /// Stable reason code for the log, e.g. `auth.jwks.unavailable`.
+    pub reason: &'static str,
+    /// Operator-facing detail; never sent to the client.
+    pub detail: String,
+}
+
+/// `Err` means Portcullis could not decide: the request fails closed.
+pub type PolicyResult = Result<Verdict, PolicyError>;
+
+/// The answer of [`Policy::on_request`]: ready now (no allocation), or a future to await.
+pub enum Step<'a> {
+    /// Decided synchronously.
+    Done(PolicyResult),
+    /// The policy must wait for IO (an identity provider, a shared counter).
+    Wait(Pin<Box<dyn Future<Output = PolicyResult> + Send + 'a>>),
+}
+
+impl Step<'_> {
+    /// Continue with the next policy.
+    pub const CONTINUE: Step<'static> = Step::Done(Ok(Verdict::Continue));
+
+    /// Resolves the step, awaiting only when the policy asked to wait.
+    pub async fn resolve(self) -> PolicyResult {
+        match self {
+            Step::Done(result) => result,
+            Step::Wait(future) => future.await,
+        }
+    }
+}
+
+/// One step of a route's policy chain, run in the order the route lists it.
+pub trait Policy: fmt::Debug + Send + Sync + 'static {
+    /// Stable name for logs, metrics and audit events, e.g. `"ip_filter"`.
+    fn name(&self) -> &'static str;
+
+    /// Request head received and routed, body not yet read.
+    /// The only phase that may wait for IO.
+    fn on_request<'a>(&'a self, _req: &'a mut RequestHead, _cx: &'a mut Ctx) -> Step<'a> {
+        Step::CONTINUE
+    }
+
+    /// Response head (upstream's or the gateway's own), before the client sees it.
+    fn on_response(&self, _resp: &mut ResponseHead, _cx: &Ctx) {}
+}

@@ -1,0 +1,257 @@
+//! The access log: one JSON line per request, formatted and written by a
+//! background thread so the data path only moves a record into a channel.
+//! Masking happens in that thread too.
+
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+
+use http::{HeaderName, HeaderValue, Method, Uri, Version};
+use regex::Regex;
+
+use crate::metrics::Metrics;
+
+/// Records waiting for the writer; beyond this the data path drops and counts.
+const QUEUE: usize = 65_536;
+
+/// Where access-log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogDestination {
+    /// Standard output.
+    Stdout,
+    /// Appended to a file.
+    File(PathBuf),
+}
+
+/// What is masked before a line is written. Request headers are logged only
+/// when listed, and `Authorization`, `Cookie`, `Set-Cookie` and
+/// `Proxy-Authorization` are always masked even then.
+#[derive(Debug, Default)]
+pub struct LogMasking {
+    /// Request headers to log.
+    pub headers: Vec<HeaderName>,
+    /// Extra patterns (e.g. card numbers) masked in the path, query and headers.
+    pub patterns: Vec<Regex>,
+}
+
+const SECRET_HEADERS: [&str; 4] = ["authorization", "cookie", "set-cookie", "proxy-authorization"];
+/// A query parameter whose lower-cased name contains one of these is masked.
+const SECRET_PARAMS: [&str; 10] =
+    ["key", "token", "secret", "passw", "pwd", "auth", "session", "signature", "credential", "sig"];
+const MASK: &str = "***";
+
+impl LogMasking {
+    fn mask_patterns(&self, text: &str) -> String {
+        self.patterns.iter().fold(text.to_owned(), |acc, re| re.replace_all(&acc, MASK).into_owned())
+    }
+
+    /// The request target with secret query values and patterns masked.
+    pub fn target(&self, uri: &Uri) -> String {
+        let mut out = String::from(uri.path());
+        if let Some(query) = uri.query() {
+            out.push('?');
+            for (i, pair) in query.split('&').enumerate() {
+                if i > 0 {
+                    out.push('&');
+                }
+                match pair.split_once('=') {
+                    Some((name, _)) if is_secret_param(name) => {
+                        out.push_str(name);
+                        out.push('=');
+                        out.push_str(MASK);
+                    }
+                    _ => out.push_str(pair),
+                }
+            }
+        }
+        self.mask_patterns(&out)
+    }
+
+    fn header(&self, name: &HeaderName, value: &HeaderValue) -> String {
+        if SECRET_HEADERS.contains(&name.as_str()) {
+            return MASK.to_owned();
+        }
+        self.mask_patterns(&String::from_utf8_lossy(value.as_bytes()))
+    }
+}
+
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| name.contains(s))
+}
+
+/// One request, as the data path hands it over.
+#[derive(Debug)]
+pub struct LogRecord {
+    /// Unix milliseconds when the request head arrived.
+    pub start_unix_ms: i64,
+    /// Request id.
+    pub request_id: Arc<str>,
+    /// Matched route.
+    pub route: Option<Arc<str>>,
+    /// Client address.
+    pub client_ip: IpAddr,
+    /// Method.
+    pub method: Method,
+    /// Request target as received.
+    pub uri: Uri,
+    /// HTTP version.
+    pub version: Version,
+    /// Response status.
+    pub status: u16,
+    /// Response body bytes sent.
+    pub bytes: u64,
+    /// Time to the upstream's response head.
+    pub upstream_micros: Option<u64>,
+    /// Time to the last response byte.
+    pub total_micros: u64,
+    /// Denial or failure reason code.
+    pub reason: Option<&'static str>,
+    /// Selected request headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Masking rules of the snapshot the request ran on.
+    pub masking: Arc<LogMasking>,
+}
+
+impl LogRecord {
+    fn write_json(&self, out: &mut Vec<u8>) -> io::Result<()> {
+        let mut ts = String::with_capacity(24);
+        portcullis_core::time::rfc3339_millis(self.start_unix_ms, &mut ts);
+        write!(out, "{{\"ts\":\"{ts}\",\"request_id\":")?;
+        serde_json::to_writer(&mut *out, &*self.request_id)?;
+        out.extend_from_slice(b",\"route\":");
+        serde_json::to_writer(&mut *out, &self.route.as_deref())?;
+        write!(out, ",\"client_ip\":\"{}\",\"method\":", self.client_ip)?;
+        serde_json::to_writer(&mut *out, self.method.as_str())?;
+        out.extend_from_slice(b",\"target\":");
+        serde_json::to_writer(&mut *out, &self.masking.target(&self.uri))?;
+        write!(out, ",\"proto\":\"{:?}\",\"status\":{},\"bytes\":{}", self.version, self.status, self.bytes)?;
+        match self.upstream_micros {
+            Some(us) => write!(out, ",\"upstream_ms\":{:.3}", micros_to_ms(us))?,
+            None => out.extend_from_slice(b",\"upstream_ms\":null"),
+        }
+        write!(out, ",\"total_ms\":{:.3},\"reason\":", micros_to_ms(self.total_micros))?;
+        serde_json::to_writer(&mut *out, &self.reason)?;
+        if !self.headers.is_empty() {
+            out.extend_from_slice(b",\"headers\":{");
+            for (i, (name, value)) in self.headers.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, name.as_str())?;
+                out.push(b':');
+                serde_json::to_writer(&mut *out, &self.masking.header(name, value))?;
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"}\n");
+        Ok(())
+    }
+}
+
+#[expect(clippy::cast_precision_loss, reason = "log display of durations")]
+fn micros_to_ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// The data path's handle on the access log.
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    tx: SyncSender<Box<LogRecord>>,
+    metrics: Arc<Metrics>,
+}
+
+impl AccessLog {
+    /// Starts the writer thread.
+    ///
+    /// # Errors
+    /// When the log file cannot be opened.
+    pub fn start(destination: &LogDestination, metrics: Arc<Metrics>) -> io::Result<Self> {
+        let sink: Box<dyn Write + Send> = match destination {
+            LogDestination::Stdout => Box::new(io::stdout()),
+            LogDestination::File(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+        };
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new().name("access-log".into()).spawn(move || write_loop(&rx, sink))?;
+        Ok(Self { tx, metrics })
+    }
+
+    /// Hands a record to the writer; never blocks. A full queue drops the
+    /// record and counts it in `portcullis_access_log_dropped_total`.
+    pub fn send(&self, record: Box<LogRecord>) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(record) {
+            self.metrics.access_log_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Writes records as they come, flushing whenever the queue runs dry.
+fn write_loop(rx: &Receiver<Box<LogRecord>>, sink: Box<dyn Write + Send>) {
+    let mut out = BufWriter::with_capacity(64 * 1024, sink);
+    let mut line = Vec::with_capacity(512);
+    while let Ok(mut record) = rx.recv() {
+        loop {
+            line.clear();
+            if record.write_json(&mut line).is_ok() && out.write_all(&line).is_err() {
+                return;
+            }
+            match rx.try_recv() {
+                Ok(next) => record = next,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    let _ = out.flush();
+                    return;
+                }
+            }
+        }
+        if out.flush().is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_in_query_and_patterns_are_masked() {
+        let masking =
+            LogMasking { headers: vec![], patterns: vec![Regex::new(r"\b\d{4}(?:[ -]?\d{4}){3}\b").unwrap()] };
+        let uri: Uri = "/pay/4111111111111111?api_key=abc&x=1&access_token=t&Password=p".parse().unwrap();
+        assert_eq!(masking.target(&uri), "/pay/***?api_key=***&x=1&access_token=***&Password=***");
+        let auth = HeaderValue::from_static("Bearer secret");
+        assert_eq!(masking.header(&http::header::AUTHORIZATION, &auth), "***");
+    }
+
+    #[test]
+    fn record_is_one_json_line() {
+        let record = LogRecord {
+            start_unix_ms: 0,
+            request_id: "id1".into(),
+            route: Some("r".into()),
+            client_ip: "127.0.0.1".parse().unwrap(),
+            method: Method::GET,
+            uri: "/a?token=x".parse().unwrap(),
+            version: Version::HTTP_11,
+            status: 200,
+            bytes: 5,
+            upstream_micros: Some(1500),
+            total_micros: 2000,
+            reason: None,
+            headers: vec![(http::header::COOKIE, HeaderValue::from_static("s=1"))],
+            masking: Arc::new(LogMasking { headers: vec![http::header::COOKIE], patterns: vec![] }),
+        };
+        let mut out = Vec::new();
+        record.write_json(&mut out).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["target"], "/a?token=***");
+        assert_eq!(value["headers"]["cookie"], "***");
+        assert_eq!(value["upstream_ms"], 1.5);
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+}

@@ -1,0 +1,145 @@
+//! The response body the gateway sends: an upstream's stream (with read and
+//! total deadlines) or a small generated body. When it ends or is dropped it
+//! records metrics and the access-log line, so both see the bytes actually sent.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::Sleep;
+
+use crate::access_log::{AccessLog, LogRecord};
+use crate::metrics::RouteMetrics;
+
+/// Errors while streaming a response body.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The upstream stopped sending within its read or total timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream response body timed out")]
+pub(crate) struct BodyTimeout;
+
+enum Inner {
+    Full(Option<Bytes>),
+    Upstream(Incoming),
+}
+
+/// The upstream's read and total deadlines while its body streams.
+struct Deadline {
+    sleep: Pin<Box<Sleep>>,
+    read: Duration,
+    total_at: tokio::time::Instant,
+}
+
+/// What to record once the response is over.
+pub(crate) struct Completion {
+    pub(crate) start: Instant,
+    pub(crate) metrics: Arc<RouteMetrics>,
+    pub(crate) status: u16,
+    pub(crate) log: Option<(Box<LogRecord>, AccessLog)>,
+}
+
+/// The body of every response Portcullis sends.
+pub struct ResponseBody {
+    inner: Inner,
+    deadline: Option<Deadline>,
+    bytes: u64,
+    done: Option<Completion>,
+}
+
+impl ResponseBody {
+    /// A generated body, sent in one frame.
+    pub fn full(bytes: Bytes) -> Self {
+        Self { inner: Inner::Full(Some(bytes)), deadline: None, bytes: 0, done: None }
+    }
+
+    /// An upstream body streamed through, bounded by `read` between chunks
+    /// and by `total_at` overall.
+    pub fn upstream(body: Incoming, read: Duration, total_at: tokio::time::Instant) -> Self {
+        let first = (tokio::time::Instant::now() + read).min(total_at);
+        let deadline = Deadline { sleep: Box::pin(tokio::time::sleep_until(first)), read, total_at };
+        Self { inner: Inner::Upstream(body), deadline: Some(deadline), bytes: 0, done: None }
+    }
+
+    pub(crate) fn on_complete(&mut self, completion: Completion) {
+        self.done = Some(completion);
+    }
+
+    fn finish(&mut self, timed_out: bool) {
+        let Some(done) = self.done.take() else { return };
+        let elapsed = done.start.elapsed();
+        done.metrics.observe(done.status, elapsed);
+        if let Some((mut record, log)) = done.log {
+            record.bytes = self.bytes;
+            record.total_micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+            if timed_out {
+                record.reason = Some("upstream.timeout.body");
+            }
+            log.send(record);
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = match &mut this.inner {
+            Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Upstream(body) => match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(BoxError::from))),
+                Poll::Pending => {
+                    if let Some(deadline) = &mut this.deadline {
+                        ready!(deadline.sleep.as_mut().poll(cx));
+                        this.finish(true);
+                        return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
+                    }
+                    Poll::Pending
+                }
+            },
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes += data.len() as u64;
+                }
+                if let Some(deadline) = &mut this.deadline {
+                    let next = (tokio::time::Instant::now() + deadline.read).min(deadline.total_at);
+                    deadline.sleep.as_mut().reset(next);
+                }
+            }
+            Poll::Ready(None) => this.finish(false),
+            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Full(bytes) => bytes.is_none(),
+            Inner::Upstream(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+            Inner::Full(None) => SizeHint::with_exact(0),
+            Inner::Upstream(body) => body.size_hint(),
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
+use std::future::Future as _;

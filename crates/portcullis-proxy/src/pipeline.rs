@@ -1,0 +1,315 @@
+//! One request through the gateway: hygiene checks, normalization, routing,
+//! the route's policy chain, the upstream exchange, and the response phase.
+
+use std::convert::Infallible;
+use std::error::Error as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use portcullis_core::{Ctx, Deny, Lifecycle, Lookup, Policy, RequestIds, Route, Verdict, error_body, normalize_path};
+
+use crate::access_log::LogRecord;
+use crate::body::{Completion, ResponseBody};
+use crate::connection::ConnInfo;
+use crate::forward::{self, Forwarding, X_REQUEST_ID};
+use crate::hygiene;
+use crate::shared::Shared;
+use crate::snapshot::Snapshot;
+use crate::upstream::Upstream;
+
+/// How the gateway answers a request.
+enum Answer {
+    /// The upstream answered.
+    Upstream { response: Response<Incoming>, upstream_micros: u64, total_at: tokio::time::Instant },
+    /// The gateway answers itself (denials, failures, redirects).
+    Own(Deny),
+    /// A redirect to HTTPS.
+    Redirect(HeaderValue),
+}
+
+/// Serves one request; never fails: every error becomes a generic answer.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let _in_flight = conn.activity.request();
+    let start = Instant::now();
+    let snapshot = shared.live.load_full();
+    let (head, body) = req.into_parts();
+    let peer_trusted = snapshot.trusted_proxies.contains(conn.peer.ip());
+    let request_id = match head.headers.get(&X_REQUEST_ID) {
+        Some(id) if peer_trusted && RequestIds::is_acceptable(id.as_bytes()) => {
+            Arc::from(id.to_str().unwrap_or_default())
+        }
+        _ => shared.ids.next_id(),
+    };
+    let mut cx = Ctx {
+        request_id,
+        client_ip: forward::client_ip(&head.headers, conn.peer.ip(), &snapshot.trusted_proxies),
+        peer_ip: conn.peer.ip(),
+        is_tls: conn.is_tls,
+        client_cert: conn.client_cert.clone(),
+        route: None,
+        reason: None,
+    };
+    let record = shared.access_log.as_ref().map(|log| {
+        let record = LogRecord {
+            start_unix_ms: portcullis_core::time::now_unix_millis(),
+            request_id: cx.request_id.clone(),
+            route: None,
+            client_ip: cx.client_ip,
+            method: head.method.clone(),
+            uri: head.uri.clone(),
+            version: head.version,
+            status: 0,
+            bytes: 0,
+            upstream_micros: None,
+            total_micros: 0,
+            reason: None,
+            headers: snapshot
+                .masking
+                .headers
+                .iter()
+                .filter_map(|name| head.headers.get(name).map(|v| (name.clone(), v.clone())))
+                .collect(),
+            masking: snapshot.masking.clone(),
+        };
+        (Box::new(record), log.clone())
+    });
+    let version = head.version;
+    let (answer, route) = serve(&snapshot, &conn, head, body, &mut cx, peer_trusted).await;
+
+    let mut upstream_micros = None;
+    let mut response = match answer {
+        Answer::Upstream { response, upstream_micros: micros, total_at } => {
+            upstream_micros = Some(micros);
+            upstream_response(response, route, &snapshot, total_at, &cx)
+        }
+        Answer::Own(deny) => {
+            cx.reason = Some(deny.reason);
+            own_response(&deny, &cx, version)
+        }
+        Answer::Redirect(location) => {
+            let mut response = Response::new(ResponseBody::full(bytes::Bytes::new()));
+            *response.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            response.headers_mut().insert(header::LOCATION, location);
+            response
+        }
+    };
+    let (mut parts, mut body) = response.into_parts();
+    if let Ok(id) = HeaderValue::try_from(&*cx.request_id) {
+        parts.headers.insert(X_REQUEST_ID, id);
+    }
+    if let Some(Lifecycle::Deprecated { deprecation, sunset, link }) = route.map(|r| &r.lifecycle) {
+        parts.headers.insert("deprecation", deprecation.clone());
+        if let Some(sunset) = sunset {
+            parts.headers.insert("sunset", sunset.clone());
+        }
+        if let Some(link) = link {
+            parts.headers.append(header::LINK, link.clone());
+        }
+    }
+    let policies: &[Arc<dyn Policy>] = route.map_or(&snapshot.default_policies, |r| &r.policies);
+    for policy in policies {
+        policy.on_response(&mut parts, &cx);
+    }
+
+    let status = parts.status.as_u16();
+    let metrics = route.map_or(&snapshot.unrouted_metrics, |r| &snapshot.route_metrics[r.index]).clone();
+    let log = record.map(|(mut record, log)| {
+        record.route = cx.route.clone();
+        record.status = status;
+        record.upstream_micros = upstream_micros;
+        record.reason = cx.reason;
+        (record, log)
+    });
+    body.on_complete(Completion { start, metrics, status, log });
+    response = Response::from_parts(parts, body);
+    Ok(response)
+}
+
+/// Everything up to the upstream's response head.
+async fn serve<'s>(
+    snapshot: &'s Snapshot,
+    conn: &ConnInfo,
+    mut head: Parts,
+    body: Incoming,
+    cx: &mut Ctx,
+    peer_trusted: bool,
+) -> (Answer, Option<&'s Route>) {
+    let checked = (|| {
+        hygiene::check_method(&head.method)?;
+        let target_len = head.uri.path_and_query().map_or(0, |p| p.as_str().len())
+            + head.uri.authority().map_or(0, |a| a.as_str().len());
+        if target_len > snapshot.limits.max_uri_bytes {
+            return Err(Deny::new(StatusCode::URI_TOO_LONG, "request.target.too_long"));
+        }
+        hygiene::check_framing(&head)?;
+        let host = hygiene::request_host(&head)?.into_owned();
+        let path = normalize_path(head.uri.path()).map_err(|e| Deny::malformed(e.reason()))?.into_owned();
+        Ok((host, path))
+    })();
+    let (host, path) = match checked {
+        Ok(found) => found,
+        Err(deny) => return (Answer::Own(deny), None),
+    };
+    let listener = &snapshot.listeners[conn.listener];
+    if let Some(port) = listener.redirect_https {
+        return (redirect(snapshot, &host, port, &head), None);
+    }
+    let route = match snapshot.routes.lookup(&host, &path, &head.method) {
+        Lookup::Found { route, .. } => route,
+        Lookup::UnknownHost => {
+            return (Answer::Own(Deny::new(StatusCode::MISDIRECTED_REQUEST, "route.host.unknown")), None);
+        }
+        Lookup::NotFound => return (Answer::Own(Deny::new(StatusCode::NOT_FOUND, "route.not_found")), None),
+        Lookup::MethodNotAllowed(allow) => {
+            let deny = Deny { allow: Some(allow.clone()), ..Deny::new(StatusCode::METHOD_NOT_ALLOWED, "route.method") };
+            return (Answer::Own(deny), None);
+        }
+    };
+    cx.route = Some(route.id.clone());
+    if let Lifecycle::Retired = route.lifecycle {
+        return (Answer::Own(Deny::new(StatusCode::GONE, "route.retired")), Some(route));
+    }
+    for policy in route.policies.iter() {
+        match policy.on_request(&mut head, cx).resolve().await {
+            Ok(Verdict::Continue) => {}
+            Ok(Verdict::Deny(deny)) => return (Answer::Own(deny), Some(route)),
+            Err(err) => {
+                tracing::error!(request_id = %cx.request_id, policy = policy.name(), error = %err, "Policy failed; closing.");
+                return (Answer::Own(Deny::new(StatusCode::SERVICE_UNAVAILABLE, err.reason)), Some(route));
+            }
+        }
+    }
+    let upstream = &snapshot.upstreams[route.upstream];
+    let answer = exchange(upstream, head, body, &path, &host, conn.peer, peer_trusted, cx).await;
+    if matches!(answer, Answer::Own(_)) {
+        snapshot.route_metrics[route.index].upstream_error();
+    }
+    (answer, Some(route))
+}
+
+/// Sends the request to one of the upstream's targets.
+#[expect(clippy::too_many_arguments, reason = "the pieces of one request, borrowed rather than bundled")]
+async fn exchange(
+    upstream: &Upstream,
+    mut head: Parts,
+    body: Incoming,
+    path: &str,
+    host: &str,
+    peer: SocketAddr,
+    peer_trusted: bool,
+    cx: &Ctx,
+) -> Answer {
+    let target = upstream.pick();
+    let fwd = Forwarding { peer_trusted, peer: peer.ip(), is_tls: cx.is_tls, host, request_id: &cx.request_id };
+    if let Err(deny) = forward::upstream_head(&mut head, path, upstream, target, &fwd) {
+        return Answer::Own(deny);
+    }
+    let sent = tokio::time::Instant::now();
+    let total_at = sent + upstream.timeouts.total;
+    let head_at = (sent + upstream.timeouts.read).min(total_at);
+    let result = tokio::time::timeout_at(head_at, upstream.client.request(Request::from_parts(head, body))).await;
+    let upstream_micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+    match result {
+        Ok(Ok(response)) => {
+            upstream.report(target, true);
+            Answer::Upstream { response, upstream_micros, total_at }
+        }
+        Ok(Err(err)) => {
+            let (deny, reachable) = classify(&err);
+            upstream.report(target, reachable);
+            tracing::warn!(request_id = %cx.request_id, upstream = %upstream.name, target = %target.authority,
+                error = %err, source = ?err.source(), "Upstream exchange failed.");
+            Answer::Own(deny)
+        }
+        Err(_) => {
+            upstream.report(target, false);
+            tracing::warn!(request_id = %cx.request_id, upstream = %upstream.name, target = %target.authority,
+                "Upstream timed out.");
+            Answer::Own(Deny::new(StatusCode::GATEWAY_TIMEOUT, "upstream.timeout"))
+        }
+    }
+}
+
+/// Maps a client error to a denial, and says whether the target was reachable.
+fn classify(err: &hyper_util::client::legacy::Error) -> (Deny, bool) {
+    if err.is_connect() {
+        return (Deny::new(StatusCode::BAD_GATEWAY, "upstream.connect"), false);
+    }
+    // A failure while streaming the client's body (a bad chunk, a client that
+    // went away) is the client's fault, reported by hyper as a "user" error.
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_user) {
+            return (Deny::malformed("request.body.invalid"), true);
+        }
+        source = cause.source();
+    }
+    (Deny::new(StatusCode::BAD_GATEWAY, "upstream.protocol"), true)
+}
+
+/// A redirect to the same host and target over HTTPS.
+fn redirect(snapshot: &Snapshot, host: &str, port: u16, head: &Parts) -> Answer {
+    if !snapshot.routes.knows_host(host) || host.is_empty() {
+        return Answer::Own(Deny::new(StatusCode::MISDIRECTED_REQUEST, "route.host.unknown"));
+    }
+    let target = head.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
+    let location =
+        if port == 443 { format!("https://{host}{target}") } else { format!("https://{host}:{port}{target}") };
+    match HeaderValue::try_from(location) {
+        Ok(location) => Answer::Redirect(location),
+        Err(_) => Answer::Own(Deny::malformed("request.target.invalid")),
+    }
+}
+
+/// The upstream's response, cleaned; 5xx bodies replaced when the route asks.
+fn upstream_response(
+    response: Response<Incoming>,
+    route: Option<&Route>,
+    snapshot: &Snapshot,
+    total_at: tokio::time::Instant,
+    cx: &Ctx,
+) -> Response<ResponseBody> {
+    let (mut parts, body) = response.into_parts();
+    forward::clean_response(&mut parts.headers);
+    if parts.status.is_server_error() && route.is_some_and(|r| r.replace_upstream_errors) {
+        parts.headers.clear();
+        let body = error_body(parts.status, &cx.request_id);
+        set_json(&mut parts.headers, body.len());
+        return Response::from_parts(parts, ResponseBody::full(body));
+    }
+    let read = route.map_or(snapshot.limits.idle_timeout, |r| snapshot.upstreams[r.upstream].timeouts.read);
+    Response::from_parts(parts, ResponseBody::upstream(body, read, total_at))
+}
+
+/// The gateway's own generic error answer.
+fn own_response(deny: &Deny, cx: &Ctx, version: Version) -> Response<ResponseBody> {
+    let body = error_body(deny.status, &cx.request_id);
+    let length = body.len();
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = deny.status;
+    let headers = response.headers_mut();
+    set_json(headers, length);
+    if let Some(allow) = &deny.allow {
+        headers.insert(header::ALLOW, allow.clone());
+    }
+    if deny.close && version <= Version::HTTP_11 {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Headers of a generated JSON error body of `length` bytes.
+fn set_json(headers: &mut http::HeaderMap, length: usize) {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+}
