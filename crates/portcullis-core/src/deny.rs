@@ -51,7 +51,7 @@ pub fn error_word(status: StatusCode) -> &'static str {
         502 => "bad_gateway",
         503 => "service_unavailable",
         504 => "gateway_timeout",
-        400..=499 => "client_error",
+        code if code < 500 => "client_error",
         _ => "server_error",
     }
 }

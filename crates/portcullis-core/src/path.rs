@@ -101,9 +101,9 @@ fn decode(bytes: &[u8]) -> Result<String, PathError> {
             i += 1;
             continue;
         }
-        let (hi, lo) = match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-            (Some(hi), Some(lo)) => (hi, lo),
-            _ => return Err(PathError::BadEscape),
+        let (Some(hi), Some(lo)) = (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
+        else {
+            return Err(PathError::BadEscape);
         };
         let value = hi << 4 | lo;
         match value {
@@ -132,8 +132,7 @@ fn resolve_segments(path: &str) -> Result<String, PathError> {
     for segment in path.split('/').skip(1) {
         trailing_slash = false;
         match segment {
-            "" => trailing_slash = true,
-            "." => trailing_slash = true,
+            "" | "." => trailing_slash = true,
             ".." => {
                 segments.pop().ok_or(PathError::Traversal)?;
                 trailing_slash = true;

@@ -284,8 +284,8 @@ mod tests {
         }
     }
 
-    fn found<'a>(table: &'a RouteTable, host: &str, path: &str, method: Method) -> Option<&'a str> {
-        match table.lookup(host, path, &method) {
+    fn found<'a>(table: &'a RouteTable, host: &str, path: &str, method: &Method) -> Option<&'a str> {
+        match table.lookup(host, path, method) {
             Lookup::Found { route, .. } => Some(&route.id),
             _ => None,
         }
@@ -299,18 +299,18 @@ mod tests {
         b.add(&["*.example.com".into()], "/", MatchKind::Prefix, route("wild", &["GET"])).unwrap();
         b.add(&[], "/static", MatchKind::Prefix, route("any", &["GET"])).unwrap();
         let t = b.build().unwrap();
-        assert_eq!(found(&t, "api.example.com", "/v1/users/7", Method::GET), Some("user"));
-        assert_eq!(found(&t, "api.example.com", "/v1/users/7", Method::HEAD), Some("user"));
-        assert_eq!(found(&t, "api.example.com", "/v1/users/7", Method::PUT), Some("user-w"));
+        assert_eq!(found(&t, "api.example.com", "/v1/users/7", &Method::GET), Some("user"));
+        assert_eq!(found(&t, "api.example.com", "/v1/users/7", &Method::HEAD), Some("user"));
+        assert_eq!(found(&t, "api.example.com", "/v1/users/7", &Method::PUT), Some("user-w"));
         match t.lookup("api.example.com", "/v1/users/7", &Method::DELETE) {
             Lookup::MethodNotAllowed(allow) => assert_eq!(allow, "GET, HEAD, PUT"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(t.lookup("api.example.com", "/v2", &Method::GET), Lookup::NotFound));
-        assert_eq!(found(&t, "www.example.com", "/x/y", Method::GET), Some("wild"));
-        assert_eq!(found(&t, "other.org", "/static/a.css", Method::GET), Some("any"));
-        assert_eq!(found(&t, "other.org", "/static", Method::GET), Some("any"));
-        assert_eq!(found(&t, "other.org", "/staticx", Method::GET), None);
+        assert_eq!(found(&t, "www.example.com", "/x/y", &Method::GET), Some("wild"));
+        assert_eq!(found(&t, "other.org", "/static/a.css", &Method::GET), Some("any"));
+        assert_eq!(found(&t, "other.org", "/static", &Method::GET), Some("any"));
+        assert_eq!(found(&t, "other.org", "/staticx", &Method::GET), None);
         assert!(matches!(t.lookup("example.com.evil", "/", &Method::GET), Lookup::NotFound));
     }
 

@@ -49,7 +49,7 @@ impl Server {
     ///
     /// # Errors
     /// When a listener cannot be bound or a thread cannot be started.
-    pub fn start(shared: Arc<Shared>, workers: usize, drain: Duration) -> io::Result<Self> {
+    pub fn start(shared: &Arc<Shared>, workers: usize, drain: Duration) -> io::Result<Self> {
         let workers = workers.max(1);
         let snapshot = shared.live.load_full();
         let mut sockets: Vec<Vec<std::net::TcpListener>> = (0..workers).map(|_| Vec::new()).collect();

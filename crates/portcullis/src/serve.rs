@@ -52,7 +52,7 @@ pub(crate) fn run(config: &Path, demo_upstream: Option<SocketAddr>) -> anyhow::R
         }
         anyhow::Ok(())
     })?;
-    let server = Server::start(shared, runtime.workers, runtime.drain_timeout).context("starting listeners")?;
+    let server = Server::start(&shared, runtime.workers, runtime.drain_timeout).context("starting listeners")?;
     for (listener, addr) in live.load().listeners.iter().zip(server.local_addrs()) {
         tracing::info!(listener = %listener.name, addr = %addr, tls = listener.tls.is_some(), "Listening.");
     }
