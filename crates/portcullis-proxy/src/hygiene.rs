@@ -54,6 +54,10 @@ pub(crate) fn request_host(req: &Parts) -> Result<Cow<'_, str>, Deny> {
     }
     let header = header.map(|h| h.to_str().map_err(|_| bad())).transpose()?;
     let authority = req.uri.authority().map(http::uri::Authority::as_str);
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is refused, even in absolute form.
+    if header.is_none() && req.version == Version::HTTP_11 {
+        return Err(bad());
+    }
     let raw = match (authority, header) {
         (Some(a), Some(h)) if !a.eq_ignore_ascii_case(h) => return Err(bad()),
         (Some(a), _) => a,
@@ -89,7 +93,7 @@ fn strip_port(authority: &str) -> Option<&str> {
         }
     };
     match port {
-        Some(p) if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) => None,
+        Some(p) if !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err() => None,
         _ => Some(host),
     }
 }
@@ -121,6 +125,8 @@ mod tests {
         assert_eq!(host("[::1]:80").unwrap(), "[::1]");
         assert_eq!(host("example.com.").unwrap(), "example.com");
         assert!(host("a.com:x").is_err());
+        assert!(host("a.com:99999").is_err());
+        assert!(host("a.com:").is_err());
         assert!(host("evil.com/x").is_err());
         assert!(host("user@a.com").is_err());
         let two = parts(http::Request::get("/").header("host", "a").header("host", "b"));
@@ -128,5 +134,6 @@ mod tests {
         let mismatch = parts(http::Request::get("http://a.com/").header("host", "b.com"));
         assert!(request_host(&mismatch).is_err());
         assert!(request_host(&parts(http::Request::get("/"))).is_err());
+        assert!(request_host(&parts(http::Request::get("http://a.com/"))).is_err());
     }
 }

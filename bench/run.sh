@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Portcullis vs nginx reverse-proxy benchmark. See bench/README.md.
+#
+#   bench/run.sh                 # full run: 5 rounds x 5 s (about 7 minutes)
+#   QUICK=1 bench/run.sh         # smoke run: 1 round x 2 s (about 1 minute)
+#
+# Environment (all optional):
+#   PORTCULLIS_BIN   prebuilt binary to measure (default: build target/release/portcullis;
+#                    CARGO_TARGET_DIR is honoured like cargo does)
+#   ROUNDS DURATION WARMUP     rounds, seconds per measured run, seconds of warm-up per run
+#   CONNECTIONS THREADS        wrk -c / -t (default 32 / 1)
+#   SCENARIOS TARGETS          comma lists, e.g. SCENARIOS=get_small,post_8k TARGETS=nginx,portcullis
+#   PROXY_CORE CLIENT_CORE UPSTREAM_CORE   cores for taskset (default 0 / 1 / 1)
+#   BENCH_PORT_BASE            first port on 127.0.0.1 (default 18100; uses +0, +100, +101, +200, +201)
+#   BENCH_OUT                  output directory (default bench/out)
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$BENCH_DIR/.." && pwd)"
+OUT="${BENCH_OUT:-$BENCH_DIR/out}"
+mkdir -p "$OUT"
+
+if [[ "${QUICK:-0}" == "1" ]]; then
+    ROUNDS="${ROUNDS:-1}"
+    DURATION="${DURATION:-2}"
+    WARMUP="${WARMUP:-1}"
+else
+    ROUNDS="${ROUNDS:-5}"
+    DURATION="${DURATION:-5}"
+    WARMUP="${WARMUP:-1}"
+fi
+
+# Stop anything the driver started, even if the driver itself was killed.
+cleanup() {
+    local pidfile="$OUT/run/pids"
+    if [[ -n "${DRIVER_PID:-}" ]] && kill -0 "$DRIVER_PID" 2>/dev/null; then
+        kill -TERM "$DRIVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$DRIVER_PID" 2>/dev/null || break; sleep 0.2; done
+    fi
+    if [[ -f "$pidfile" ]]; then
+        while read -r pid; do
+            [[ -n "$pid" ]] || continue
+            # Each server was started in its own session: its pid is its process group.
+            kill -TERM -- "-$pid" 2>/dev/null || true
+        done <"$pidfile"
+        sleep 0.5
+        while read -r pid; do
+            [[ -n "$pid" ]] || continue
+            kill -KILL -- "-$pid" 2>/dev/null || true
+        done <"$pidfile"
+        : >"$pidfile"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- dependencies
+need_pkgs=()
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx)
+command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
+command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+command -v taskset >/dev/null 2>&1 || need_pkgs+=(util-linux)
+command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
+if ((${#need_pkgs[@]})); then
+    echo "installing: ${need_pkgs[*]}"
+    SUDO=""
+    [[ "$(id -u)" == 0 ]] || SUDO="sudo"
+    # policy-rc.d exit 101 keeps the Debian nginx package from starting its own
+    # service on port 80 during the install (only if no policy is in place yet).
+    created_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+        $SUDO chmod +x /usr/sbin/policy-rc.d
+        created_policy=1
+    fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}"
+    ((created_policy)) && $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
+
+if (($(nproc) < 2)); then
+    echo "warning: $(nproc) CPU(s); the proxy and the load generator will share a core" >&2
+fi
+
+# ---------------------------------------------------------------- portcullis binary
+if [[ -n "${PORTCULLIS_BIN:-}" ]]; then
+    BIN="$PORTCULLIS_BIN"
+else
+    echo "building portcullis (release)..."
+    (cd "$REPO" && cargo build --release -p portcullis)
+    BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/portcullis"
+fi
+[[ -x "$BIN" ]] || { echo "no portcullis binary at $BIN" >&2; exit 1; }
+
+# ---------------------------------------------------------------- certificate
+CERT="$OUT/cert.pem"
+KEY="$OUT/key.pem"
+if [[ ! -s "$CERT" || ! -s "$KEY" ]] || ! openssl x509 -checkend 86400 -noout -in "$CERT" >/dev/null 2>&1; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$KEY" -out "$CERT" -days 30 -subj "/CN=localhost" \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" 2>/dev/null
+    chmod 600 "$KEY"
+fi
+
+# ---------------------------------------------------------------- run
+python3 "$BENCH_DIR/bench.py" \
+    --out "$OUT" --repo "$REPO" --portcullis "$BIN" --nginx "$NGINX_BIN" \
+    --cert "$CERT" --key "$KEY" \
+    --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" \
+    --connections "${CONNECTIONS:-32}" --threads "${THREADS:-1}" \
+    --proxy-core "${PROXY_CORE:-0}" --client-core "${CLIENT_CORE:-1}" --upstream-core "${UPSTREAM_CORE:-1}" \
+    ${SCENARIOS:+--scenarios "$SCENARIOS"} ${TARGETS:+--targets "$TARGETS"} &
+DRIVER_PID=$!
+wait "$DRIVER_PID"
