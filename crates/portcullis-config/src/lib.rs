@@ -126,7 +126,11 @@ pub fn parse(text: &str, base: &Path, generation: u64, metrics: &Metrics) -> Res
     let mut compiler = Compiler::new(base, now);
     match compiler.compile(&spec, generation, metrics) {
         Some((snapshot, runtime)) if compiler.errors.is_empty() => Ok(Loaded { snapshot, runtime }),
-        _ => Err(compiler.errors),
+        _ => {
+            let mut errors = compiler.errors;
+            errors.sort_by_key(|e| e.position.unwrap_or((0, 0)));
+            Err(errors)
+        }
     }
 }
 

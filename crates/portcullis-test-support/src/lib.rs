@@ -10,6 +10,7 @@
 pub mod certs;
 pub mod gateway;
 pub mod raw;
+pub mod tls;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Shared pieces of the integration tests.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
 pub use portcullis_test_support::gateway::Gateway;
 pub use portcullis_test_support::raw;
