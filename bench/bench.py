@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -227,6 +228,7 @@ def nginx_proxy_conf(prefix: Path, cert: Path, key: Path) -> str:
     server {{
         listen {HOST}:{PORT_NGINX} backlog=4096;
         listen {HOST}:{PORT_NGINX_TLS} ssl backlog=4096;
+        ssl_protocols TLSv1.2 TLSv1.3;  # nginx 1.22's default lacks TLSv1.3; Portcullis offers both
         ssl_certificate {cert};
         ssl_certificate_key {key};
         client_body_buffer_size 16k;
@@ -377,7 +379,9 @@ def wrk_cmd(args, url: str, scenario: str, duration: int, latency: bool = True) 
     return cmd
 
 
-def run_wrk(cmd: list[str], duration: int) -> tuple[str, int]:
+def run_wrk(cmd: list[str], duration: int) -> tuple[str, int, float]:
+    """Runs wrk; returns its output, exit status and CPU seconds (from the reaped child's rusage)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = spawn(cmd, subprocess.PIPE, subprocess.STDOUT)
     try:
         out, _ = p.communicate(timeout=duration + 30)
@@ -387,7 +391,9 @@ def run_wrk(cmd: list[str], duration: int) -> tuple[str, int]:
     if p in STARTED:
         STARTED.remove(p)
         _record_pids()
-    return out.decode(errors="replace"), p.returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return out.decode(errors="replace"), p.returncode, cpu
 
 
 # --------------------------------------------------------------------------- checks
@@ -440,6 +446,8 @@ class Run:
     req_per_cpu_s: float = 0.0
     cpu_util: float = 0.0
     upstream_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    core1_util: float = 0.0
     p50_ms: float = float("nan")
     p99_ms: float = float("nan")
     avg_ms: float = float("nan")
@@ -479,6 +487,8 @@ def count_lines(path: Path | None) -> int:
 
 def start_target(args, target: str) -> Server:
     run_dir = args.out / "run"
+    for name in ("nginx-proxy", "portcullis"):
+        (run_dir / name / "access.log").unlink(missing_ok=True)
     if target == "nginx":
         prefix = run_dir / "nginx-proxy"
         return start_nginx(args.nginx, "nginx-proxy", prefix, nginx_proxy_conf(prefix, args.cert, args.key),
@@ -497,12 +507,10 @@ def one_run(args, rnd: int, target: str, scenario: str, upstream: Server) -> Run
             srv = upstream
         else:
             srv = start_target(args, target)
-            if srv.access_log is not None and srv.access_log.exists():
-                srv.access_log.unlink()
             time.sleep(args.idle_wait)
             run.idle_rss_kib = status_kib(srv.rss_pid(), "VmRSS")
         if args.warmup > 0:
-            wout, _ = run_wrk(wrk_cmd(args, url, scenario, args.warmup, latency=False), args.warmup)
+            wout, _, _ = run_wrk(wrk_cmd(args, url, scenario, args.warmup, latency=False), args.warmup)
             try:
                 run.warm_requests = parse_wrk(wout)["requests"]
             except ValueError:
@@ -510,7 +518,7 @@ def one_run(args, rnd: int, target: str, scenario: str, upstream: Server) -> Run
         pids = srv.pids()
         up_pids = upstream.pids()
         t0, u0 = cpu_ticks(pids), cpu_ticks(up_pids)
-        out, rc = run_wrk(cmd, args.duration)
+        out, rc, run.client_cpu_s = run_wrk(cmd, args.duration)
         time.sleep(args.settle)  # let an asynchronous access-log writer finish its work
         t1, u1 = cpu_ticks(pids), cpu_ticks(up_pids)
         run.wrk_rc, run.wrk_output = rc, out
@@ -525,6 +533,9 @@ def one_run(args, rnd: int, target: str, scenario: str, upstream: Server) -> Run
         run.upstream_cpu_s = (u1 - u0) / CLK_TCK
         run.req_per_cpu_s = run.requests / run.cpu_s if run.cpu_s > 0 else float("nan")
         run.cpu_util = run.cpu_s / w["elapsed_s"] if w["elapsed_s"] > 0 else float("nan")
+        # Load on the client core: wrk plus the upstream (for "direct" the upstream is the target).
+        up = run.upstream_cpu_s if target != "direct" else run.cpu_s
+        run.core1_util = (run.client_cpu_s + up) / w["elapsed_s"] if w["elapsed_s"] > 0 else float("nan")
         run.peak_rss_kib = status_kib(srv.rss_pid(), "VmHWM")
         if rc != 0:
             run.failure = f"wrk exited {rc}"
@@ -563,8 +574,8 @@ def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
     L.append("")
     L.append("## Medians per target x scenario\n")
     L.append("| scenario | target | req/s | req/CPU-s | proxy CPU (cores) | p50 ms | p99 ms | "
-             "errors (sum) | peak RSS MiB | idle RSS MiB | log lines/req |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+             "wrk+upstream CPU (cores) | errors (sum) | peak RSS MiB | idle RSS MiB | log lines/req |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for sc in SCENARIOS:
         for tg in TARGETS:
             rs = [r for r in runs if r.target == tg and r.scenario == sc]
@@ -581,7 +592,7 @@ def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
             L.append(
                 f"| {sc} | {tg} | {fmt(med([r.rps for r in ok]))} | {fmt(med([r.req_per_cpu_s for r in ok]))} | "
                 f"{fmt(med([r.cpu_util for r in ok]), 2)} | {fmt(med([r.p50_ms for r in ok]), 3)} | "
-                f"{fmt(med([r.p99_ms for r in ok]), 3)} | {err_txt} | {fmt(peak, 1)} | "
+                f"{fmt(med([r.p99_ms for r in ok]), 3)} | {fmt(med([r.core1_util for r in ok]), 2)} | {err_txt} | {fmt(peak, 1)} | "
                 f"{fmt(idle, 1)} | {fmt(cov, 3)} |"
             )
     L.append("")

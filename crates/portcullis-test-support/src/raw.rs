@@ -118,3 +118,28 @@ pub async fn request(addr: SocketAddr, request: &str) -> RawResponse {
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> RawResponse {
     request(addr, &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")).await
 }
+
+/// Reads exactly one Content-Length-framed response from a keep-alive
+/// connection, within `wait`.
+pub async fn read_response(stream: &mut TcpStream, wait: Duration) -> Option<RawResponse> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = find(&bytes, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if bytes.len() >= end + 4 + len {
+                return parse_responses(&bytes).into_iter().next();
+            }
+        }
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => bytes.extend_from_slice(&buf[..n]),
+            _ => return None,
+        }
+    }
+}
