@@ -165,6 +165,13 @@ def cpu_ticks(pids: list[int]) -> int:
     return total
 
 
+def proc_stat() -> tuple[int, int]:
+    """(user+nice+system, steal) ticks summed over all CPUs, from /proc/stat."""
+    f = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    v = [int(x) for x in f]
+    return v[0] + v[1] + v[2], v[7]
+
+
 def status_kib(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -448,6 +455,8 @@ class Run:
     upstream_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
     core1_util: float = 0.0
+    other_cpu: float = 0.0
+    steal: float = 0.0
     p50_ms: float = float("nan")
     p99_ms: float = float("nan")
     avg_ms: float = float("nan")
@@ -517,10 +526,10 @@ def one_run(args, rnd: int, target: str, scenario: str, upstream: Server) -> Run
                 pass
         pids = srv.pids()
         up_pids = upstream.pids()
-        t0, u0 = cpu_ticks(pids), cpu_ticks(up_pids)
+        t0, u0, (b0, s0) = cpu_ticks(pids), cpu_ticks(up_pids), proc_stat()
         out, rc, run.client_cpu_s = run_wrk(cmd, args.duration)
         time.sleep(args.settle)  # let an asynchronous access-log writer finish its work
-        t1, u1 = cpu_ticks(pids), cpu_ticks(up_pids)
+        t1, u1, (b1, s1) = cpu_ticks(pids), cpu_ticks(up_pids), proc_stat()
         run.wrk_rc, run.wrk_output = rc, out
         w = parse_wrk(out)
         run.rps, run.requests = w["rps"], w["requests"]
@@ -536,6 +545,11 @@ def one_run(args, rnd: int, target: str, scenario: str, upstream: Server) -> Run
         # Load on the client core: wrk plus the upstream (for "direct" the upstream is the target).
         up = run.upstream_cpu_s if target != "direct" else run.cpu_s
         run.core1_util = (run.client_cpu_s + up) / w["elapsed_s"] if w["elapsed_s"] > 0 else float("nan")
+        # Noise: CPU used by anything else on the machine, and time stolen by the hypervisor.
+        window = w["elapsed_s"] + args.settle
+        ours = run.cpu_s + run.client_cpu_s + (run.upstream_cpu_s if target != "direct" else 0.0)
+        run.other_cpu = max(0.0, (b1 - b0) / CLK_TCK - ours) / window
+        run.steal = (s1 - s0) / CLK_TCK / window
         run.peak_rss_kib = status_kib(srv.rss_pid(), "VmHWM")
         if rc != 0:
             run.failure = f"wrk exited {rc}"
@@ -563,6 +577,7 @@ def fmt(v: float, nd: int = 0) -> str:
 
 def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
     L: list[str] = []
+    ran = [sc for sc in SCENARIOS if any(r.scenario == sc for r in runs)]
     L.append("# Portcullis proxy benchmark\n")
     L.append(f"- date: {meta['date']}")
     L.append(f"- machine: {meta['nproc']} CPUs, {meta['cpu']}, kernel {meta['kernel']}")
@@ -574,9 +589,10 @@ def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
     L.append("")
     L.append("## Medians per target x scenario\n")
     L.append("| scenario | target | req/s | req/CPU-s | proxy CPU (cores) | p50 ms | p99 ms | "
-             "wrk+upstream CPU (cores) | errors (sum) | peak RSS MiB | idle RSS MiB | log lines/req |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for sc in SCENARIOS:
+             "wrk+upstream CPU (cores) | other CPU / steal (cores) | errors (sum) | peak RSS MiB | "
+             "idle RSS MiB | log lines/req |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for sc in ran:
         for tg in TARGETS:
             rs = [r for r in runs if r.target == tg and r.scenario == sc]
             if not rs:
@@ -592,7 +608,8 @@ def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
             L.append(
                 f"| {sc} | {tg} | {fmt(med([r.rps for r in ok]))} | {fmt(med([r.req_per_cpu_s for r in ok]))} | "
                 f"{fmt(med([r.cpu_util for r in ok]), 2)} | {fmt(med([r.p50_ms for r in ok]), 3)} | "
-                f"{fmt(med([r.p99_ms for r in ok]), 3)} | {fmt(med([r.core1_util for r in ok]), 2)} | {err_txt} | {fmt(peak, 1)} | "
+                f"{fmt(med([r.p99_ms for r in ok]), 3)} | {fmt(med([r.core1_util for r in ok]), 2)} | "
+                f"{fmt(med([r.other_cpu for r in ok]), 2)} / {fmt(med([r.steal for r in ok]), 2)} | {err_txt} | {fmt(peak, 1)} | "
                 f"{fmt(idle, 1)} | {fmt(cov, 3)} |"
             )
     L.append("")
@@ -609,7 +626,7 @@ def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
     L.append("|---|" + "---:|" * (2 * args.rounds + 2))
     goal_cpu: dict[str, float] = {}
     goal_p99: dict[str, float] = {}
-    for sc in SCENARIOS:
+    for sc in ran:
         ratios, diffs = [], []
         for rnd in range(args.rounds):
             pc = [r for r in runs if r.round == rnd and r.target == "portcullis" and r.scenario == sc and not r.failure]
@@ -631,11 +648,11 @@ def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
     L.append("## Goals (Portcullis, defaults on)\n")
     L.append("| goal | measured | met? |")
     L.append("|---|---|---|")
-    for sc in SCENARIOS:
+    for sc in ran:
         v = goal_cpu[sc]
         L.append(f"| req/CPU-s >= 1.0x nginx, {sc} | {fmt(v, 2)}x (median of per-round ratios) | "
                  f"{'yes' if v == v and v >= 1.0 else 'NO'} |")
-    for sc in SCENARIOS:
+    for sc in ran:
         v = goal_p99[sc]
         L.append(f"| p99 <= nginx p99 + 1 ms, {sc} | {fmt(v, 3)} ms (median of per-round differences) | "
                  f"{'yes' if v == v and v <= 1.0 else 'NO'} |")
@@ -795,7 +812,8 @@ def main() -> int:
                 flag += f"  ERRORS: {r.errors} (non2xx {r.non2xx}; {r.socket_errors})" if r.errors else ""
                 log(f"[{n:3d}/{total}] r{rnd + 1} {tg:10s} {sc:14s} {r.rps:10,.0f} req/s "
                     f"{r.req_per_cpu_s:10,.0f} req/CPU-s cpu {r.cpu_util:4.2f} p50 {r.p50_ms:7.3f} ms "
-                    f"p99 {r.p99_ms:7.3f} ms hwm {r.peak_rss_kib / 1024:6.1f} MiB{flag}")
+                    f"p99 {r.p99_ms:7.3f} ms hwm {r.peak_rss_kib / 1024:6.1f} MiB "
+                    f"core1 {r.core1_util:4.2f} other {r.other_cpu:4.2f} steal {r.steal:4.2f}{flag}")
         log(f"measured {total} runs in {time.monotonic() - t_start:.0f}s")
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); writing what was measured")
