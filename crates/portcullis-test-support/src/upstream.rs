@@ -49,17 +49,28 @@ impl TestUpstream {
 
     /// Serves on a listener the caller bound (to restart on a known port).
     pub fn serve(listener: TcpListener) -> Self {
+        Self::serve_with(listener, None)
+    }
+
+    fn serve_with(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let recorder = seen.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
-                let recorder = recorder.clone();
+                let (recorder, tls) = (recorder.clone(), tls.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req| answer(req, recorder.clone()));
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    match tls {
+                        None => drop(builder.serve_connection(TokioIo::new(stream), service).await),
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                drop(builder.serve_connection(TokioIo::new(stream), service).await);
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -133,22 +144,6 @@ impl TestUpstream {
                 .with_single_cert(chain, key)
                 .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let recorder = seen.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let (recorder, acceptor) = (recorder.clone(), acceptor.clone());
-                tokio::spawn(async move {
-                    let Ok(stream) = acceptor.accept(stream).await else { return };
-                    let service = service_fn(move |req| answer(req, recorder.clone()));
-                    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        });
-        Self { addr, seen, task }
+        Self::serve_with(TcpListener::bind("127.0.0.1:0").await.unwrap(), Some(acceptor))
     }
 }
