@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::activity::{Activity, CountedIo};
+use crate::forward::ConnForwarding;
 use crate::pipeline;
 use crate::shared::Shared;
 use crate::snapshot::HttpLimits;
@@ -28,6 +29,7 @@ pub(crate) struct ConnInfo {
     pub(crate) is_tls: bool,
     pub(crate) client_cert: Option<Arc<ClientCert>>,
     pub(crate) activity: Arc<Activity>,
+    pub(crate) forwarding: ConnForwarding,
 }
 
 #[derive(Clone, Copy)]
@@ -51,7 +53,9 @@ pub(crate) async fn serve(
     let activity = Arc::new(Activity::default());
     let Some(tls) = settings.tls.clone() else {
         let protocol = if settings.http2 { Protocol::Detect } else { Protocol::Http1 };
-        let info = ConnInfo { peer, listener, is_tls: false, client_cert: None, activity: activity.clone() };
+        let forwarding = ConnForwarding::new(peer.ip(), false);
+        let info =
+            ConnInfo { peer, listener, is_tls: false, client_cert: None, activity: activity.clone(), forwarding };
         drop(snapshot);
         return run(shared, CountedIo::new(stream, activity), info, protocol, &limits, shutdown).await;
     };
@@ -68,7 +72,8 @@ pub(crate) async fn serve(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|leaf| Arc::new(portcullis_tls::client_cert_info(leaf)));
-    let info = ConnInfo { peer, listener, is_tls: true, client_cert, activity: activity.clone() };
+    let forwarding = ConnForwarding::new(peer.ip(), true);
+    let info = ConnInfo { peer, listener, is_tls: true, client_cert, activity: activity.clone(), forwarding };
     run(shared, CountedIo::new(stream, activity), info, protocol, &limits, shutdown).await;
 }
 

@@ -79,61 +79,96 @@ pub(crate) fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &IpSet) -> I
     client
 }
 
+/// What the gateway says about a connection's client, prepared once per connection.
+#[derive(Debug)]
+pub(crate) struct ConnForwarding {
+    /// The peer's address as a header value, for `X-Forwarded-For`.
+    peer: HeaderValue,
+    /// `for=<peer>;proto=<scheme>`, the start of a `Forwarded` element.
+    element: String,
+    /// `http` or `https`.
+    proto: HeaderValue,
+}
+
+impl ConnForwarding {
+    pub(crate) fn new(peer: IpAddr, is_tls: bool) -> Self {
+        let peer = canonical(peer);
+        let scheme = if is_tls { "https" } else { "http" };
+        let element = if peer.is_ipv6() {
+            format!("for=\"[{peer}]\";proto={scheme}")
+        } else {
+            format!("for={peer};proto={scheme}")
+        };
+        Self {
+            peer: HeaderValue::try_from(peer.to_string()).unwrap_or(HeaderValue::from_static("unknown")),
+            element,
+            proto: HeaderValue::from_static(scheme),
+        }
+    }
+}
+
 /// What the gateway tells the upstream about the original request.
 pub(crate) struct Forwarding<'a> {
     pub(crate) peer_trusted: bool,
-    pub(crate) peer: IpAddr,
-    pub(crate) is_tls: bool,
-    pub(crate) host: &'a str,
+    pub(crate) conn: &'a ConnForwarding,
     pub(crate) request_id: &'a str,
 }
 
 /// Turns the client's request head into the upstream's, in place.
+/// `normalized` is the normalized path when it differs from the request's.
 pub(crate) fn upstream_head(
     req: &mut Parts,
-    path: &str,
+    normalized: Option<&str>,
     upstream: &Upstream,
     target: &Target,
     fwd: &Forwarding<'_>,
 ) -> Result<(), Deny> {
     strip_hop_by_hop(&mut req.headers);
-    let proto = HeaderValue::from_static(if fwd.is_tls { "https" } else { "http" });
-    let peer = fwd.peer.to_string();
+    let invalid = || Deny::malformed("request.header.invalid");
+    let host = match req.uri.authority() {
+        Some(authority) => HeaderValue::try_from(authority.as_str()).ok(),
+        None => req.headers.get(header::HOST).cloned(),
+    };
     let headers = &mut req.headers;
-    let prior_for = if fwd.peer_trusted { joined(headers, &X_FORWARDED_FOR) } else { None };
+    let xff = if fwd.peer_trusted && headers.contains_key(&X_FORWARDED_FOR) {
+        let prior = joined(headers, &X_FORWARDED_FOR).unwrap_or_default();
+        HeaderValue::try_from(format!("{prior}, {}", fwd.conn.peer.to_str().unwrap_or_default()))
+            .map_err(|_| invalid())?
+    } else {
+        fwd.conn.peer.clone()
+    };
     let prior_fwd = if fwd.peer_trusted { joined(headers, &header::FORWARDED) } else { None };
+    let mut forwarded = String::with_capacity(64);
+    if let Some(prior) = prior_fwd {
+        forwarded.push_str(&prior);
+        forwarded.push_str(", ");
+    }
+    forwarded.push_str(&fwd.conn.element);
+    if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
+        forwarded.push_str(";host=\"");
+        forwarded.push_str(host);
+        forwarded.push('"');
+    }
     for name in [&X_FORWARDED_FOR, &X_FORWARDED_HOST, &header::FORWARDED, &X_REAL_IP] {
         headers.remove(name);
     }
     if !fwd.peer_trusted || !headers.contains_key(&X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, proto);
+        headers.insert(X_FORWARDED_PROTO, fwd.conn.proto.clone());
     }
-    let xff = match prior_for {
-        Some(prior) => format!("{prior}, {peer}"),
-        None => peer.clone(),
-    };
-    let node = if fwd.peer.is_ipv6() { format!("\"[{peer}]\"") } else { peer };
-    let scheme = if fwd.is_tls { "https" } else { "http" };
-    let element = format!("for={node};proto={scheme};host=\"{}\"", fwd.host);
-    let forwarded = match prior_fwd {
-        Some(prior) => format!("{prior}, {element}"),
-        None => element,
-    };
-    let invalid = || Deny::malformed("request.header.invalid");
-    headers.insert(X_FORWARDED_FOR, HeaderValue::try_from(xff).map_err(|_| invalid())?);
+    headers.insert(X_FORWARDED_FOR, xff);
     headers.insert(header::FORWARDED, HeaderValue::try_from(forwarded).map_err(|_| invalid())?);
-    if !fwd.host.is_empty() {
-        headers.insert(X_FORWARDED_HOST, HeaderValue::try_from(fwd.host).map_err(|_| invalid())?);
+    if let Some(host) = host {
+        headers.insert(X_FORWARDED_HOST, host);
     }
     headers.insert(X_REQUEST_ID, HeaderValue::try_from(fwd.request_id).map_err(|_| invalid())?);
     if !upstream.preserve_host {
         headers.remove(header::HOST);
     }
 
-    let path_and_query = match req.uri.query() {
-        None if path == req.uri.path() => req.uri.path_and_query().cloned(),
-        None => PathAndQuery::try_from(path).ok(),
-        Some(query) => PathAndQuery::try_from(format!("{path}?{query}")).ok(),
+    let path_and_query = match (normalized, req.uri.query()) {
+        (None, _) => req.uri.path_and_query().cloned(),
+        (Some(path), None) => PathAndQuery::try_from(path).ok(),
+        (Some(path), Some(query)) => PathAndQuery::try_from(format!("{path}?{query}")).ok(),
     };
     let mut uri = http::uri::Parts::default();
     uri.scheme = Some(target.scheme.clone());

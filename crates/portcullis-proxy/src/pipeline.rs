@@ -1,9 +1,9 @@
 //! One request through the gateway: hygiene checks, normalization, routing,
 //! the route's policy chain, the upstream exchange, and the response phase.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::error::Error as _;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -143,36 +143,10 @@ async fn serve<'s>(
     cx: &mut Ctx,
     peer_trusted: bool,
 ) -> (Answer, Option<&'s Route>) {
-    let checked = (|| {
-        hygiene::check_method(&head.method)?;
-        let target_len = head.uri.path_and_query().map_or(0, |p| p.as_str().len())
-            + head.uri.authority().map_or(0, |a| a.as_str().len());
-        if target_len > snapshot.limits.max_uri_bytes {
-            return Err(Deny::new(StatusCode::URI_TOO_LONG, "request.target.too_long"));
-        }
-        hygiene::check_framing(&head)?;
-        let host = hygiene::request_host(&head)?.into_owned();
-        let path = normalize_path(head.uri.path()).map_err(|e| Deny::malformed(e.reason()))?.into_owned();
-        Ok((host, path))
-    })();
-    let (host, path) = match checked {
-        Ok(found) => found,
+    let (route, normalized) = match route_request(snapshot, conn, &head) {
+        Ok(Routed::Route(route, normalized)) => (route, normalized),
+        Ok(Routed::Redirect(location)) => return (Answer::Redirect(location), None),
         Err(deny) => return (Answer::Own(deny), None),
-    };
-    let listener = &snapshot.listeners[conn.listener];
-    if let Some(port) = listener.redirect_https {
-        return (redirect(snapshot, &host, port, &head), None);
-    }
-    let route = match snapshot.routes.lookup(&host, &path, &head.method) {
-        Lookup::Found { route, .. } => route,
-        Lookup::UnknownHost => {
-            return (Answer::Own(Deny::new(StatusCode::MISDIRECTED_REQUEST, "route.host.unknown")), None);
-        }
-        Lookup::NotFound => return (Answer::Own(Deny::new(StatusCode::NOT_FOUND, "route.not_found")), None),
-        Lookup::MethodNotAllowed(allow) => {
-            let deny = Deny { allow: Some(allow.clone()), ..Deny::new(StatusCode::METHOD_NOT_ALLOWED, "route.method") };
-            return (Answer::Own(deny), None);
-        }
     };
     cx.route = Some(route.id.clone());
     if let Lifecycle::Retired = route.lifecycle {
@@ -189,28 +163,66 @@ async fn serve<'s>(
         }
     }
     let upstream = &snapshot.upstreams[route.upstream];
-    let answer = exchange(upstream, head, body, &path, &host, conn.peer, peer_trusted, cx).await;
+    let answer = exchange(upstream, head, body, normalized.as_deref(), conn, peer_trusted, cx).await;
     if matches!(answer, Answer::Own(_)) {
         snapshot.route_metrics[route.index].upstream_error();
     }
     (answer, Some(route))
 }
 
+/// Where hygiene checks and routing send a request.
+enum Routed<'s> {
+    /// To this route, with the normalized path when it differs from the request's.
+    Route(&'s Route, Option<String>),
+    /// To HTTPS (a redirecting listener).
+    Redirect(HeaderValue),
+}
+
+/// Hygiene checks, normalization and routing.
+fn route_request<'s>(snapshot: &'s Snapshot, conn: &ConnInfo, head: &Parts) -> Result<Routed<'s>, Deny> {
+    hygiene::check_method(&head.method)?;
+    let target_len = head.uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + head.uri.authority().map_or(0, |a| a.as_str().len());
+    if target_len > snapshot.limits.max_uri_bytes {
+        return Err(Deny::new(StatusCode::URI_TOO_LONG, "request.target.too_long"));
+    }
+    hygiene::check_framing(head)?;
+    let host = hygiene::request_host(head)?;
+    let path = normalize_path(head.uri.path()).map_err(|e| Deny::malformed(e.reason()))?;
+    if let Some(port) = snapshot.listeners[conn.listener].redirect_https {
+        return redirect(snapshot, &host, port, head).map(Routed::Redirect);
+    }
+    let route = match snapshot.routes.lookup(&host, &path, &head.method) {
+        Lookup::Found { route, .. } => route,
+        Lookup::UnknownHost => return Err(Deny::new(StatusCode::MISDIRECTED_REQUEST, "route.host.unknown")),
+        Lookup::NotFound => return Err(Deny::new(StatusCode::NOT_FOUND, "route.not_found")),
+        Lookup::MethodNotAllowed(allow) => {
+            return Err(Deny {
+                allow: Some(allow.clone()),
+                ..Deny::new(StatusCode::METHOD_NOT_ALLOWED, "route.method")
+            });
+        }
+    };
+    let normalized = match path {
+        Cow::Owned(path) => Some(path),
+        Cow::Borrowed(_) => None,
+    };
+    Ok(Routed::Route(route, normalized))
+}
+
 /// Sends the request to one of the upstream's targets.
-#[expect(clippy::too_many_arguments, reason = "the pieces of one request, borrowed rather than bundled")]
 async fn exchange(
     upstream: &Upstream,
     mut head: Parts,
     body: Incoming,
-    path: &str,
-    host: &str,
-    peer: SocketAddr,
+    normalized: Option<&str>,
+    conn: &ConnInfo,
     peer_trusted: bool,
     cx: &Ctx,
 ) -> Answer {
     let target = upstream.pick();
-    let fwd = Forwarding { peer_trusted, peer: peer.ip(), is_tls: cx.is_tls, host, request_id: &cx.request_id };
-    if let Err(deny) = forward::upstream_head(&mut head, path, upstream, target, &fwd) {
+    let fwd = Forwarding { peer_trusted, conn: &conn.forwarding, request_id: &cx.request_id };
+    if let Err(deny) = forward::upstream_head(&mut head, normalized, upstream, target, &fwd) {
         return Answer::Own(deny);
     }
     let sent = tokio::time::Instant::now();
@@ -257,17 +269,14 @@ fn classify(err: &hyper_util::client::legacy::Error) -> (Deny, bool) {
 }
 
 /// A redirect to the same host and target over HTTPS.
-fn redirect(snapshot: &Snapshot, host: &str, port: u16, head: &Parts) -> Answer {
+fn redirect(snapshot: &Snapshot, host: &str, port: u16, head: &Parts) -> Result<HeaderValue, Deny> {
     if !snapshot.routes.knows_host(host) || host.is_empty() {
-        return Answer::Own(Deny::new(StatusCode::MISDIRECTED_REQUEST, "route.host.unknown"));
+        return Err(Deny::new(StatusCode::MISDIRECTED_REQUEST, "route.host.unknown"));
     }
     let target = head.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
     let location =
         if port == 443 { format!("https://{host}{target}") } else { format!("https://{host}:{port}{target}") };
-    match HeaderValue::try_from(location) {
-        Ok(location) => Answer::Redirect(location),
-        Err(_) => Answer::Own(Deny::malformed("request.target.invalid")),
-    }
+    HeaderValue::try_from(location).map_err(|_| Deny::malformed("request.target.invalid"))
 }
 
 /// The upstream's response, cleaned; 5xx bodies replaced when the route asks.
