@@ -82,6 +82,16 @@ impl TlsClient {
         config
     }
 
+    /// Connects and completes the handshake.
+    ///
+    /// # Errors
+    /// The handshake failed (the text of the error).
+    pub async fn connect(&self, addr: SocketAddr) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let name = ServerName::try_from(self.server_name.clone()).unwrap();
+        TlsConnector::from(Arc::new(self.config())).connect(name, tcp).await.map_err(|e| e.to_string())
+    }
+
     /// Connects, sends `request` (if any) and reads the answer.
     ///
     /// # Errors

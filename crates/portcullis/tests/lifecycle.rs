@@ -120,3 +120,35 @@ async fn sigterm_drains_in_flight_requests() {
     assert!(status.success());
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_watch_reloads_when_enabled() {
+    let upstream = TestUpstream::start().await;
+    let watch = "reload: { watch: true, interval: 100ms }\n";
+    let gw = Gateway::start(BIN, &cfg(&upstream, "/", watch));
+    assert_eq!(raw::get(gw.addr(), "api.test", "/x").await.status, 200);
+    // File systems with coarse timestamps need the next tick to see a change.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    gw.rewrite_config(&cfg(&upstream, "/only", watch));
+    assert!(gw.wait_for_log("generation=2", Duration::from_secs(5)), "{:?}", gw.stderr());
+    assert_eq!(raw::get(gw.addr(), "api.test", "/x").await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_closed() {
+    let upstream = TestUpstream::start().await;
+    let gw = Gateway::start(BIN, &cfg(&upstream, "/", "limits: { max_connections: 2 }\n"));
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: api.test\r\n\r\n").await.unwrap();
+        assert_eq!(raw::read_response(&mut stream, Duration::from_secs(2)).await.unwrap().status, 200);
+        held.push(stream);
+    }
+    let mut third = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    let _ = third.write_all(b"GET / HTTP/1.1\r\nHost: api.test\r\n\r\n").await;
+    assert!(raw::closed_within(&mut third, Duration::from_secs(2)).await, "third connection was served");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(raw::get(gw.addr(), "api.test", "/").await.status, 200, "slots are released");
+}

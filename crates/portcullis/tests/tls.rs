@@ -168,3 +168,31 @@ access_log: {{ enabled: false }}
     assert_eq!(resp.status, 502, "an upstream certificate from an untrusted CA is refused");
     assert_eq!(upstream.count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_requests_are_proxied() {
+    use http_body_util::{BodyExt, Empty};
+    let s = setup().await;
+    let mut client = TlsClient::new(&s.ca.cert_pem, "a.test");
+    client.alpn = vec![b"h2".to_vec()];
+    let stream = client.connect(s.gw.listener("https")).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    for path in ["/one", "/two"] {
+        let req = http::Request::get(format!("https://a.test{path}")).body(Empty::<bytes::Bytes>::new()).unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), http::Version::HTTP_2);
+        assert!(resp.headers().contains_key("strict-transport-security"));
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"{\"ok\":true}");
+    }
+    let seen = s._upstream.seen();
+    assert_eq!(seen.iter().map(|r| r.target.as_str()).collect::<Vec<_>>(), ["/one", "/two"]);
+    assert_eq!(seen[0].headers["x-forwarded-proto"], "https");
+}
