@@ -165,6 +165,20 @@ def cpu_ticks(pids: list[int]) -> int:
     return total
 
 
+def thread_ticks(pid: int) -> dict[str, int]:
+    """utime+stime per thread name (threads of the same name summed)."""
+    out: dict[str, int] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[name] = out.get(name, 0) + int(fields[11]) + int(fields[12])
+    return out
+
+
 def proc_stat() -> tuple[int, int]:
     """(user+nice+system, steal) ticks summed over all CPUs, from /proc/stat."""
     f = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -467,6 +481,7 @@ class Run:
     peak_rss_kib: int = -1
     idle_rss_kib: int = -1
     log_lines: int = -1
+    threads_cpu_s: dict = field(default_factory=dict)
     attempts: int = 1
     noisy: bool = False
     wrk_rc: int = 0
@@ -528,10 +543,14 @@ def one_run(args, rnd: int, target: str, scenario: str, upstream: Server) -> Run
                 pass
         pids = srv.pids()
         up_pids = upstream.pids()
+        th0 = thread_ticks(srv.proc.pid) if target == "portcullis" else {}
         t0, u0, (b0, s0) = cpu_ticks(pids), cpu_ticks(up_pids), proc_stat()
         out, rc, run.client_cpu_s = run_wrk(cmd, args.duration)
         time.sleep(args.settle)  # let an asynchronous access-log writer finish its work
         t1, u1, (b1, s1) = cpu_ticks(pids), cpu_ticks(up_pids), proc_stat()
+        if target == "portcullis":
+            th1 = thread_ticks(srv.proc.pid)
+            run.threads_cpu_s = {k: (v - th0.get(k, 0)) / CLK_TCK for k, v in th1.items()}
         run.wrk_rc, run.wrk_output = rc, out
         w = parse_wrk(out)
         run.rps, run.requests = w["rps"], w["requests"]
@@ -604,12 +623,15 @@ def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
     L.append(f"- rounds: {args.rounds}, duration {args.duration}s (+{args.warmup}s warm-up), "
              f"wrk -t{args.threads} -c{args.connections} on core {args.client_core}; "
              f"proxies on core {args.proxy_core}; upstream nginx on core {args.upstream_core}")
+    L.append(f"- noise guard: a run with more than {args.noise_limit} cores of foreign CPU + steal is repeated "
+             f"(at most {args.retries} times, {args.noise_budget:.0f} s budget); "
+             f"{sum(r.attempts - 1 for r in runs)} repeats, {sum(r.noisy for r in runs)} noisy runs kept")
     L.append("")
     L.append("## Medians per target x scenario\n")
     L.append("| scenario | target | req/s | req/CPU-s | proxy CPU (cores) | p50 ms | p99 ms | "
-             "wrk+upstream CPU (cores) | other CPU / steal (cores) | errors (sum) | peak RSS MiB | "
+             "wrk+upstream CPU (cores) | other CPU / steal (cores) | noisy runs | errors (sum) | peak RSS MiB | "
              "idle RSS MiB | log lines/req |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for sc in ran:
         for tg in TARGETS:
             rs = [r for r in runs if r.target == tg and r.scenario == sc]
@@ -627,7 +649,8 @@ def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
                 f"| {sc} | {tg} | {fmt(med([r.rps for r in ok]))} | {fmt(med([r.req_per_cpu_s for r in ok]))} | "
                 f"{fmt(med([r.cpu_util for r in ok]), 2)} | {fmt(med([r.p50_ms for r in ok]), 3)} | "
                 f"{fmt(med([r.p99_ms for r in ok]), 3)} | {fmt(med([r.core1_util for r in ok]), 2)} | "
-                f"{fmt(med([r.other_cpu for r in ok]), 2)} / {fmt(med([r.steal for r in ok]), 2)} | {err_txt} | {fmt(peak, 1)} | "
+                f"{fmt(med([r.other_cpu for r in ok]), 2)} / {fmt(med([r.steal for r in ok]), 2)} | "
+                f"{sum(r.noisy for r in rs)}/{len(rs)} | {err_txt} | {fmt(peak, 1)} | "
                 f"{fmt(idle, 1)} | {fmt(cov, 3)} |"
             )
     L.append("")
@@ -659,6 +682,19 @@ def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
         L.append(f"| {sc} | " + " | ".join(fmt(x, 2) for x in ratios) + f" | **{fmt(goal_cpu[sc], 2)}** | "
                  + " | ".join(fmt(x, 3) for x in diffs) + f" | **{fmt(goal_p99[sc], 3)}** |")
     L.append("")
+
+    pcr = [r for r in runs if r.target == "portcullis" and r.threads_cpu_s and r.cpu_s > 0 and not r.failure]
+    if pcr:
+        names = sorted({k for r in pcr for k in r.threads_cpu_s})
+        L.append("## Portcullis CPU by thread (median share of the process's CPU)\n")
+        L.append("| scenario | " + " | ".join(names) + " |")
+        L.append("|---|" + "---:|" * len(names))
+        for sc in ran:
+            rs = [r for r in pcr if r.scenario == sc]
+            if rs:
+                L.append(f"| {sc} | " + " | ".join(
+                    f"{100 * med([r.threads_cpu_s.get(n, 0.0) / r.cpu_s for r in rs]):.0f}%" for n in names) + " |")
+        L.append("")
 
     # Goals.
     idle_all = [r.idle_rss_kib / 1024 for r in runs if r.target == "portcullis" and r.idle_rss_kib >= 0]
@@ -725,6 +761,8 @@ def main() -> int:
     ap.add_argument("--repo", type=Path, required=True)
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
+    ap.add_argument("--commit", default="", help="label for the binary's source commit")
+    ap.add_argument("--prebuilt", action="store_true", help="the binary was not built from --repo by run.sh")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
@@ -788,7 +826,11 @@ def main() -> int:
     }
     dirty = subprocess.run(["git", "-C", str(args.repo), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip()
-    if dirty:
+    if args.commit:
+        meta["commit"] = args.commit
+    elif args.prebuilt:
+        meta["commit"] = f"unknown (prebuilt binary; repository HEAD is {meta['commit']})"
+    elif dirty:
         meta["commit"] += " (+ uncommitted changes)"
 
     runs: list[Run] = []
@@ -838,7 +880,6 @@ def main() -> int:
                     r = one_run(args, rnd, tg, sc, upstream)
                     if r.failure or not noisy(r, args.noise_limit) or attempts > args.retries:
                         break
-                    t_retry = time.monotonic()
                     log(f"    r{rnd + 1} {tg} {sc}: other CPU {r.other_cpu:.2f} + steal {r.steal:.2f} cores "
                         f"during the run; repeating it")
                     if noise_budget <= 0:
@@ -848,6 +889,8 @@ def main() -> int:
                 r.noisy = noisy(r, args.noise_limit)
                 runs.append(r)
                 flag = f"  FAILED: {r.failure}" if r.failure else ""
+                flag += f"  (attempt {r.attempts})" if r.attempts > 1 else ""
+                flag += "  NOISY" if r.noisy else ""
                 flag += f"  ERRORS: {r.errors} (non2xx {r.non2xx}; {r.socket_errors})" if r.errors else ""
                 log(f"[{n:3d}/{total}] r{rnd + 1} {tg:10s} {sc:14s} {r.rps:10,.0f} req/s "
                     f"{r.req_per_cpu_s:10,.0f} req/CPU-s cpu {r.cpu_util:4.2f} p50 {r.p50_ms:7.3f} ms "

@@ -7,12 +7,16 @@
 # Environment (all optional):
 #   PORTCULLIS_BIN   prebuilt binary to measure (default: build target/release/portcullis;
 #                    CARGO_TARGET_DIR is honoured like cargo does)
+#   PORTCULLIS_COMMIT  label for the commit a prebuilt binary was built from (shown in the report)
 #   ROUNDS DURATION WARMUP     rounds, seconds per measured run, seconds of warm-up per run
 #   CONNECTIONS THREADS        wrk -c / -t (default 32 / 1)
 #   SCENARIOS TARGETS          comma lists, e.g. SCENARIOS=get_small,post_8k TARGETS=nginx,portcullis
 #   PROXY_CORE CLIENT_CORE UPSTREAM_CORE   cores for taskset (default 0 / 1 / 1)
 #   BENCH_PORT_BASE            first port on 127.0.0.1 (default 18100; uses +0, +100, +101, +200, +201)
 #   BENCH_OUT                  output directory (default bench/out)
+#   NOISE_LIMIT RETRIES NOISE_BUDGET  repeat a run when other processes or the hypervisor took more
+#                              than NOISE_LIMIT cores (default 0.15), at most RETRIES times (2),
+#                              spending at most NOISE_BUDGET seconds on waiting/repeats (240; QUICK: 30)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,10 +28,12 @@ if [[ "${QUICK:-0}" == "1" ]]; then
     ROUNDS="${ROUNDS:-1}"
     DURATION="${DURATION:-2}"
     WARMUP="${WARMUP:-1}"
+    NOISE_BUDGET="${NOISE_BUDGET:-30}"
 else
     ROUNDS="${ROUNDS:-5}"
     DURATION="${DURATION:-5}"
     WARMUP="${WARMUP:-1}"
+    NOISE_BUDGET="${NOISE_BUDGET:-240}"
 fi
 
 # Stop anything the driver started, even if the driver itself was killed.
@@ -86,6 +92,7 @@ fi
 # ---------------------------------------------------------------- portcullis binary
 if [[ -n "${PORTCULLIS_BIN:-}" ]]; then
     BIN="$PORTCULLIS_BIN"
+    PREBUILT=1
 else
     echo "building portcullis (release)..."
     (cd "$REPO" && cargo build --release -p portcullis)
@@ -110,6 +117,8 @@ python3 "$BENCH_DIR/bench.py" \
     --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" \
     --connections "${CONNECTIONS:-32}" --threads "${THREADS:-1}" \
     --proxy-core "${PROXY_CORE:-0}" --client-core "${CLIENT_CORE:-1}" --upstream-core "${UPSTREAM_CORE:-1}" \
+    ${PREBUILT:+--prebuilt} ${PORTCULLIS_COMMIT:+--commit "$PORTCULLIS_COMMIT"} \
+    --noise-limit "${NOISE_LIMIT:-0.15}" --retries "${RETRIES:-2}" --noise-budget "$NOISE_BUDGET" \
     ${SCENARIOS:+--scenarios "$SCENARIOS"} ${TARGETS:+--targets "$TARGETS"} &
 DRIVER_PID=$!
 wait "$DRIVER_PID"

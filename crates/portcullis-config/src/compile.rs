@@ -81,6 +81,7 @@ impl<'a> Compiler<'a> {
         let trusted_proxies = IpSet::new(self.nets("trusted_proxies", &spec.trusted_proxies));
         let limits = self.limits(spec);
 
+        let workers = spec.workers.unwrap_or_else(default_workers);
         let mut upstreams = Vec::new();
         let mut upstream_index = HashMap::new();
         for (i, entry) in spec.upstreams.iter().enumerate() {
@@ -92,7 +93,7 @@ impl<'a> Compiler<'a> {
                     format!("upstream {:?} is defined twice", entry.value.name),
                 );
             }
-            if let Some(upstream) = self.upstream(i, entry, &allowlist) {
+            if let Some(upstream) = self.upstream(i, entry, &allowlist, workers) {
                 upstreams.push(Arc::new(upstream));
             }
         }
@@ -216,7 +217,13 @@ impl<'a> Compiler<'a> {
         Some(CertificateFiles { label: spec.cert.clone(), cert_pem: cert_pem?, key_pem: key_pem? })
     }
 
-    fn upstream(&mut self, i: usize, entry: &Spanned<UpstreamSpec>, allowlist: &Allowlist) -> Option<Upstream> {
+    fn upstream(
+        &mut self,
+        i: usize,
+        entry: &Spanned<UpstreamSpec>,
+        allowlist: &Allowlist,
+        workers: usize,
+    ) -> Option<Upstream> {
         let (at, spec) = (Some(entry.referenced), &entry.value);
         let path = format!("upstreams[{i}]");
         let mut targets = Vec::new();
@@ -268,6 +275,7 @@ impl<'a> Compiler<'a> {
                 tls,
                 http2: spec.http2,
                 max_idle_per_target: spec.max_idle_connections.unwrap_or(64),
+                workers,
             })
         })
     }
@@ -570,7 +578,7 @@ impl<'a> Compiler<'a> {
             Some(p) => LogDestination::File(self.base.join(p)),
         });
         Some(RuntimeSettings {
-            workers: spec.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+            workers: spec.workers.unwrap_or_else(default_workers),
             metrics_listen,
             access_log,
             log_level: level,
@@ -580,6 +588,11 @@ impl<'a> Compiler<'a> {
             max_connections: spec.limits.max_connections.unwrap_or(10_000),
         })
     }
+}
+
+/// One worker per CPU.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn parse_net(text: &str) -> Option<IpNet> {

@@ -14,6 +14,7 @@ use tokio::time::Sleep;
 
 use crate::access_log::{AccessLog, LogRecord};
 use crate::metrics::RouteMetrics;
+use crate::pool::Checkin;
 
 /// Errors while streaming a response body.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -28,11 +29,19 @@ enum Inner {
     Upstream(Incoming),
 }
 
-/// The upstream's read and total deadlines while its body streams.
+/// The upstream's read and total deadlines while its body streams. The
+/// timer is armed only when the body first has to wait: a small body that
+/// is already buffered never touches the timer wheel.
 struct Deadline {
-    sleep: Pin<Box<Sleep>>,
+    sleep: Option<Pin<Box<Sleep>>>,
     read: Duration,
     total_at: tokio::time::Instant,
+}
+
+impl Deadline {
+    fn next(&self) -> tokio::time::Instant {
+        (tokio::time::Instant::now() + self.read).min(self.total_at)
+    }
 }
 
 /// What to record once the response is over.
@@ -47,6 +56,8 @@ pub(crate) struct Completion {
 pub struct ResponseBody {
     inner: Inner,
     deadline: Option<Deadline>,
+    checkin: Option<Checkin>,
+    ended: bool,
     bytes: u64,
     done: Option<Completion>,
 }
@@ -54,15 +65,27 @@ pub struct ResponseBody {
 impl ResponseBody {
     /// A generated body, sent in one frame.
     pub fn full(bytes: Bytes) -> Self {
-        Self { inner: Inner::Full(Some(bytes)), deadline: None, bytes: 0, done: None }
+        Self { inner: Inner::Full(Some(bytes)), deadline: None, checkin: None, ended: false, bytes: 0, done: None }
     }
 
     /// An upstream body streamed through, bounded by `read` between chunks
-    /// and by `total_at` overall.
-    pub fn upstream(body: Incoming, read: Duration, total_at: tokio::time::Instant) -> Self {
-        let first = (tokio::time::Instant::now() + read).min(total_at);
-        let deadline = Deadline { sleep: Box::pin(tokio::time::sleep_until(first)), read, total_at };
-        Self { inner: Inner::Upstream(body), deadline: Some(deadline), bytes: 0, done: None }
+    /// and by `total_at` overall. `checkin` returns the connection to its pool
+    /// once the body has been read to its end.
+    pub(crate) fn upstream(
+        body: Incoming,
+        read: Duration,
+        total_at: tokio::time::Instant,
+        checkin: Option<Checkin>,
+    ) -> Self {
+        let deadline = Deadline { sleep: None, read, total_at };
+        Self { inner: Inner::Upstream(body), deadline: Some(deadline), checkin, ended: false, bytes: 0, done: None }
+    }
+
+    fn inner_is_end(&self) -> bool {
+        match &self.inner {
+            Inner::Full(bytes) => bytes.is_none(),
+            Inner::Upstream(body) => body.is_end_stream(),
+        }
     }
 
     pub(crate) fn on_complete(&mut self, completion: Completion) {
@@ -70,6 +93,11 @@ impl ResponseBody {
     }
 
     fn finish(&mut self, timed_out: bool) {
+        if let Some(checkin) = self.checkin.take()
+            && (self.ended || self.inner_is_end())
+        {
+            checkin.give_back();
+        }
         let Some(done) = self.done.take() else { return };
         let elapsed = done.start.elapsed();
         done.metrics.observe(done.status, elapsed);
@@ -96,7 +124,10 @@ impl Body for ResponseBody {
                 Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(BoxError::from))),
                 Poll::Pending => {
                     if let Some(deadline) = &mut this.deadline {
-                        ready!(deadline.sleep.as_mut().poll(cx));
+                        let at = deadline.next();
+                        let sleep = deadline.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                        ready!(sleep.as_mut().poll(cx));
+                        this.checkin = None;
                         this.finish(true);
                         return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
                     }
@@ -110,21 +141,23 @@ impl Body for ResponseBody {
                     this.bytes += data.len() as u64;
                 }
                 if let Some(deadline) = &mut this.deadline {
-                    let next = (tokio::time::Instant::now() + deadline.read).min(deadline.total_at);
-                    deadline.sleep.as_mut().reset(next);
+                    let next = deadline.next();
+                    if let Some(sleep) = &mut deadline.sleep {
+                        sleep.as_mut().reset(next);
+                    }
                 }
             }
-            Poll::Ready(None) => this.finish(false),
+            Poll::Ready(None) => {
+                this.ended = true;
+                this.finish(false);
+            }
             Poll::Ready(Some(Err(_))) | Poll::Pending => {}
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.inner {
-            Inner::Full(bytes) => bytes.is_none(),
-            Inner::Upstream(body) => body.is_end_stream(),
-        }
+        self.inner_is_end()
     }
 
     fn size_hint(&self) -> SizeHint {

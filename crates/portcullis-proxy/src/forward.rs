@@ -162,7 +162,7 @@ pub(crate) fn upstream_head(
     }
     headers.insert(X_REQUEST_ID, HeaderValue::try_from(fwd.request_id).map_err(|_| invalid())?);
     if !upstream.preserve_host {
-        headers.remove(header::HOST);
+        headers.insert(header::HOST, target.host_header.clone());
     }
 
     let path_and_query = match (normalized, req.uri.query()) {

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod ops;
 mod pipeline;
 pub mod policy;
+mod pool;
 mod server;
 mod shared;
 mod snapshot;

@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::convert::Infallible;
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +17,7 @@ use crate::body::{Completion, ResponseBody};
 use crate::connection::ConnInfo;
 use crate::forward::{self, Forwarding, X_REQUEST_ID};
 use crate::hygiene;
+use crate::pool::{self, Checkin, SendError};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
@@ -25,7 +25,12 @@ use crate::upstream::Upstream;
 /// How the gateway answers a request.
 enum Answer {
     /// The upstream answered.
-    Upstream { response: Response<Incoming>, upstream_micros: u64, total_at: tokio::time::Instant },
+    Upstream {
+        response: Response<Incoming>,
+        checkin: Option<Checkin>,
+        upstream_micros: u64,
+        total_at: tokio::time::Instant,
+    },
     /// The gateway answers itself (denials, failures, redirects).
     Own(Deny),
     /// A redirect to HTTPS.
@@ -87,9 +92,9 @@ pub(crate) async fn handle(
 
     let mut upstream_micros = None;
     let mut response = match answer {
-        Answer::Upstream { response, upstream_micros: micros, total_at } => {
+        Answer::Upstream { response, checkin, upstream_micros: micros, total_at } => {
             upstream_micros = Some(micros);
-            upstream_response(response, route, &snapshot, total_at, &cx)
+            upstream_response(response, checkin, route, &snapshot, total_at, &cx)
         }
         Answer::Own(deny) => {
             cx.reason = Some(deny.reason);
@@ -212,7 +217,7 @@ fn route_request<'s>(snapshot: &'s Snapshot, conn: &ConnInfo, head: &Parts) -> R
 
 /// Sends the request to one of the upstream's targets.
 async fn exchange(
-    upstream: &Upstream,
+    upstream: &Arc<Upstream>,
     mut head: Parts,
     body: Incoming,
     normalized: Option<&str>,
@@ -220,7 +225,8 @@ async fn exchange(
     peer_trusted: bool,
     cx: &Ctx,
 ) -> Answer {
-    let target = upstream.pick();
+    let index = upstream.pick();
+    let target = &upstream.targets[index];
     let fwd = Forwarding { peer_trusted, conn: &conn.forwarding, request_id: &cx.request_id };
     if let Err(deny) = forward::upstream_head(&mut head, normalized, upstream, target, &fwd) {
         return Answer::Own(deny);
@@ -228,22 +234,22 @@ async fn exchange(
     let sent = tokio::time::Instant::now();
     let total_at = sent + upstream.timeouts.total;
     let head_at = (sent + upstream.timeouts.read).min(total_at);
-    let result = tokio::time::timeout_at(head_at, upstream.client.request(Request::from_parts(head, body))).await;
+    let result = tokio::time::timeout_at(head_at, pool::send(upstream, index, Request::from_parts(head, body))).await;
     let upstream_micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
     match result {
-        Ok(Ok(response)) => {
-            upstream.report(target, true);
-            Answer::Upstream { response, upstream_micros, total_at }
+        Ok(Ok((response, checkin))) => {
+            upstream.report(index, true);
+            Answer::Upstream { response, checkin, upstream_micros, total_at }
         }
         Ok(Err(err)) => {
             let (deny, reachable) = classify(&err);
-            upstream.report(target, reachable);
+            upstream.report(index, reachable);
             tracing::warn!(request_id = %cx.request_id, upstream = %upstream.name, target = %target.authority,
-                error = %err, source = ?err.source(), "Upstream exchange failed.");
+                error = %err, "Upstream exchange failed.");
             Answer::Own(deny)
         }
         Err(_) => {
-            upstream.report(target, false);
+            upstream.report(index, false);
             tracing::warn!(request_id = %cx.request_id, upstream = %upstream.name, target = %target.authority,
                 "Upstream timed out.");
             Answer::Own(Deny::new(StatusCode::GATEWAY_TIMEOUT, "upstream.timeout"))
@@ -251,21 +257,15 @@ async fn exchange(
     }
 }
 
-/// Maps a client error to a denial, and says whether the target was reachable.
-fn classify(err: &hyper_util::client::legacy::Error) -> (Deny, bool) {
-    if err.is_connect() {
-        return (Deny::new(StatusCode::BAD_GATEWAY, "upstream.connect"), false);
+/// Maps a failed exchange to a denial, and says whether the target was reachable.
+fn classify(err: &SendError) -> (Deny, bool) {
+    match err {
+        SendError::Connect(_) => (Deny::new(StatusCode::BAD_GATEWAY, "upstream.connect"), false),
+        // A failure while streaming the client's body (a bad chunk, a client
+        // that went away) is the client's fault; hyper reports it as a "user" error.
+        SendError::Http(e) if e.is_user() => (Deny::malformed("request.body.invalid"), true),
+        SendError::Http(_) => (Deny::new(StatusCode::BAD_GATEWAY, "upstream.protocol"), true),
     }
-    // A failure while streaming the client's body (a bad chunk, a client that
-    // went away) is the client's fault, reported by hyper as a "user" error.
-    let mut source = err.source();
-    while let Some(cause) = source {
-        if cause.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_user) {
-            return (Deny::malformed("request.body.invalid"), true);
-        }
-        source = cause.source();
-    }
-    (Deny::new(StatusCode::BAD_GATEWAY, "upstream.protocol"), true)
 }
 
 /// A redirect to the same host and target over HTTPS.
@@ -282,6 +282,7 @@ fn redirect(snapshot: &Snapshot, host: &str, port: u16, head: &Parts) -> Result<
 /// The upstream's response, cleaned; 5xx bodies replaced when the route asks.
 fn upstream_response(
     response: Response<Incoming>,
+    checkin: Option<Checkin>,
     route: Option<&Route>,
     snapshot: &Snapshot,
     total_at: tokio::time::Instant,
@@ -296,7 +297,7 @@ fn upstream_response(
         return Response::from_parts(parts, ResponseBody::full(body));
     }
     let read = route.map_or(snapshot.limits.idle_timeout, |r| snapshot.upstreams[r.upstream].timeouts.read);
-    Response::from_parts(parts, ResponseBody::upstream(body, read, total_at))
+    Response::from_parts(parts, ResponseBody::upstream(body, read, total_at, checkin))
 }
 
 /// The gateway's own generic error answer.

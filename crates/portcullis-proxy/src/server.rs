@@ -68,6 +68,7 @@ impl Server {
         for (index, listeners) in sockets.into_iter().enumerate() {
             let (shared, rx) = (shared.clone(), rx.clone());
             let handle = std::thread::Builder::new().name(format!("worker-{index}")).spawn(move || {
+                crate::pool::set_worker_slot(index);
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
                 match runtime {
                     Ok(runtime) => runtime.block_on(worker(shared, listeners, rx, drain)),

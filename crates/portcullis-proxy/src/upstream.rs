@@ -1,23 +1,19 @@
 //! Upstreams: targets chosen round robin, skipped for a while after they
-//! fail (passive health), reached over a pooled, keep-alive client.
+//! fail (passive health), reached over per-worker keep-alive pools.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use http::HeaderValue;
 use http::uri::{Authority, Scheme};
-use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-/// The pooled client every request to an upstream goes through.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+use crate::pool::{Connector, Idle};
 
 /// Upstream timeouts.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
-    /// TCP connect.
+    /// TCP connect and TLS handshake.
     pub connect: Duration,
     /// Waiting for the response head, and between response body chunks.
     pub read: Duration,
@@ -42,9 +38,13 @@ pub struct Target {
     pub scheme: Scheme,
     /// `host:port`.
     pub authority: Authority,
+    /// The `Host` header the target is sent.
+    pub(crate) host_header: HeaderValue,
     fails: AtomicU32,
     /// Milliseconds after the upstream's epoch until which the target is skipped.
     down_until: AtomicU64,
+    /// Idle connections, one list per worker thread, so checkouts never contend.
+    pub(crate) idle: Box<[Mutex<Vec<Idle>>]>,
 }
 
 /// Everything needed to build an [`Upstream`].
@@ -64,8 +64,10 @@ pub struct UpstreamSettings {
     pub tls: rustls::ClientConfig,
     /// Offer HTTP/2 by ALPN on `https` targets.
     pub http2: bool,
-    /// Idle pooled connections kept per target.
+    /// Idle keep-alive connections kept per target and worker.
     pub max_idle_per_target: usize,
+    /// Worker threads (one idle list each).
+    pub workers: usize,
 }
 
 /// A compiled upstream.
@@ -82,36 +84,23 @@ pub struct Upstream {
     health: Health,
     next: AtomicUsize,
     epoch: Instant,
-    /// The pooled client.
-    pub client: UpstreamClient,
+    pub(crate) connector: Connector,
 }
 
 impl Upstream {
-    /// Builds the upstream and its connection pool (no connection is opened yet).
+    /// Builds the upstream (no connection is opened yet).
     pub fn new(settings: UpstreamSettings) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(settings.timeouts.connect));
-        let builder =
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(settings.tls).https_or_http().enable_http1();
-        let connector =
-            if settings.http2 { builder.enable_http2().wrap_connector(http) } else { builder.wrap_connector(http) };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(settings.max_idle_per_target)
-            .set_host(true)
-            .build(connector);
+        let workers = settings.workers.max(1);
         let targets = settings
             .targets
             .into_iter()
             .map(|(scheme, authority)| Target {
+                host_header: HeaderValue::try_from(authority.as_str()).unwrap_or(HeaderValue::from_static("localhost")),
                 scheme,
                 authority,
                 fails: AtomicU32::new(0),
                 down_until: AtomicU64::new(0),
+                idle: (0..workers).map(|_| Mutex::new(Vec::new())).collect(),
             })
             .collect();
         Self {
@@ -122,7 +111,12 @@ impl Upstream {
             health: settings.health,
             next: AtomicUsize::new(0),
             epoch: Instant::now(),
-            client,
+            connector: Connector::new(
+                settings.tls,
+                settings.http2,
+                settings.timeouts.connect,
+                settings.max_idle_per_target,
+            ),
         }
     }
 
@@ -130,23 +124,25 @@ impl Upstream {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// The next healthy target, round robin. When every target is down, the
-    /// next one in turn is tried anyway rather than failing without trying.
-    pub fn pick(&self) -> &Target {
+    /// The index of the next healthy target, round robin. When every target
+    /// is down, the next one in turn is tried anyway rather than failing
+    /// without trying.
+    pub fn pick(&self) -> usize {
         let n = self.targets.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        if n == 1 {
-            return &self.targets[0];
+        if n <= 1 {
+            return 0;
         }
         let now = self.now_ms();
         (0..n)
-            .map(|i| &self.targets[(start + i) % n])
-            .find(|t| t.down_until.load(Ordering::Relaxed) <= now)
-            .unwrap_or(&self.targets[start % n])
+            .map(|i| (start + i) % n)
+            .find(|&i| self.targets[i].down_until.load(Ordering::Relaxed) <= now)
+            .unwrap_or(start % n)
     }
 
-    /// Records the outcome of an attempt on `target`.
-    pub fn report(&self, target: &Target, reachable: bool) {
+    /// Records the outcome of an attempt on target `index`.
+    pub fn report(&self, index: usize, reachable: bool) {
+        let target = &self.targets[index];
         if reachable {
             if target.fails.load(Ordering::Relaxed) != 0 {
                 target.fails.store(0, Ordering::Relaxed);
@@ -162,3 +158,6 @@ impl Upstream {
         }
     }
 }
+
+/// Shared handle, as the snapshot holds it.
+pub type UpstreamRef = Arc<Upstream>;

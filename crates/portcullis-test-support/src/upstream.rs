@@ -29,6 +29,8 @@ pub struct Seen {
     pub headers: HeaderMap,
     /// Body bytes received.
     pub body: Bytes,
+    /// HTTP version.
+    pub version: http::Version,
 }
 
 /// A recording upstream on a free port.
@@ -108,6 +110,7 @@ async fn answer(req: Request<Incoming>, seen: Arc<Mutex<Vec<Seen>>>) -> Result<R
         target: target.clone(),
         headers: parts.headers,
         body,
+        version: parts.version,
     });
     let path = parts.uri.path();
     let mut response = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
@@ -136,13 +139,14 @@ impl TestUpstream {
         let chain: Vec<CertificateDer<'static>> =
             CertificateDer::pem_slice_iter(cert.cert.as_bytes()).map(Result::unwrap).collect();
         let key = PrivateKeyDer::from_pem_slice(cert.key.as_bytes()).unwrap();
-        let config =
+        let mut config =
             rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()
                 .unwrap()
                 .with_no_client_auth()
                 .with_single_cert(chain, key)
                 .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
         Self::serve_with(TcpListener::bind("127.0.0.1:0").await.unwrap(), Some(acceptor))
     }

@@ -161,12 +161,24 @@ access_log: {{ enabled: false }}
     let trusted = Gateway::start_in(BIN, dir, &config("internal-ca.pem"));
     assert_eq!(raw::get(trusted.addr(), "api.test", "/ok").await.status, 200);
     assert_eq!(upstream.count(), 1);
+    assert_eq!(upstream.seen()[0].version, http::Version::HTTP_11);
+    assert_eq!(upstream.seen()[0].headers["host"], format!("localhost:{}", upstream.addr.port()));
+    // HTTP/2 to the upstream when it is offered and negotiated.
+    trusted.rewrite_config(&config("internal-ca.pem").replace("tls: {", "http2: true\n    tls: {"));
+    trusted.signal("HUP");
+    assert!(trusted.wait_for_log("generation=2", std::time::Duration::from_secs(5)));
+    for _ in 0..2 {
+        assert_eq!(raw::get(trusted.addr(), "api.test", "/h2").await.status, 200);
+    }
+    let seen = upstream.seen();
+    assert_eq!((seen[1].version, seen[2].version), (http::Version::HTTP_2, http::Version::HTTP_2));
+    assert_eq!(seen[1].target, "/h2");
     trusted.rewrite_config(&config("other-ca.pem"));
     trusted.signal("HUP");
-    assert!(trusted.wait_for_log("Configuration reloaded.", std::time::Duration::from_secs(5)));
+    assert!(trusted.wait_for_log("generation=3", std::time::Duration::from_secs(5)));
     let resp = raw::get(trusted.addr(), "api.test", "/ok").await;
     assert_eq!(resp.status, 502, "an upstream certificate from an untrusted CA is refused");
-    assert_eq!(upstream.count(), 1);
+    assert_eq!(upstream.count(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
