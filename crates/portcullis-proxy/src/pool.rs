@@ -134,7 +134,9 @@ pub(crate) async fn send(
             Err((err, None)) => return Err(SendError::Http(err)),
         }
     }
-    let sender = connect(upstream, index).await?;
+    // Boxed: the connect path (TCP, TLS, handshakes) is a large future that
+    // would otherwise be moved along with every request's state.
+    let sender = Box::pin(connect(upstream, index)).await?;
     dispatch(upstream, index, sender, req).await.map_err(|(err, _)| SendError::Http(err))
 }
 
