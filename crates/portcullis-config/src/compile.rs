@@ -12,6 +12,13 @@ use http::uri::{Authority, Scheme, Uri};
 use ipnet::IpNet;
 use portcullis_core::ip::IpSet;
 use portcullis_core::{Lifecycle, MatchKind, MethodSet, Policy, Route, RouteTableBuilder, normalize_path};
+use portcullis_inspect::json::JsonLimits;
+use portcullis_inspect::media::MediaType;
+use portcullis_inspect::xml::XmlLimits;
+use portcullis_inspect::{
+    BodySizePolicy, ContentTypePolicy, JsonThreatPolicy, MaskAction, MaskRules, ResponseMaskPolicy, ResponseSizePolicy,
+    SyntaxChecks, XmlThreatPolicy,
+};
 use portcullis_proxy::access_log::{LogDestination, LogMasking};
 use portcullis_proxy::metrics::Metrics;
 use portcullis_proxy::policy::{CookieFlags, IpFilterPolicy, SecurityHeadersPolicy};
@@ -21,7 +28,8 @@ use portcullis_tls::{CertificateFiles, ClientAuth, ServerTls, UpstreamTls};
 use serde_saphyr::{Location, Spanned};
 
 use crate::spec::{
-    CertificateSpec, ConfigSpec, HeaderSetting, ListenerSpec, PolicySpec, RouteSpec, SecurityHeadersSpec, UpstreamSpec,
+    CertificateSpec, ConfigSpec, HeaderSetting, JsonThreatSpec, ListenerSpec, PolicySpec, ResponseMaskSpec, RouteSpec,
+    SecurityHeadersSpec, UpstreamSpec, XmlThreatSpec,
 };
 use crate::{ConfigError, RuntimeSettings};
 
@@ -201,6 +209,7 @@ impl<'a> Compiler<'a> {
             }
         }
         HttpLimits {
+            body_read_timeout: Self::duration(l.body_read_timeout, Duration::from_secs(30)),
             max_uri_bytes: usize::try_from(l.max_uri.map_or(8192, |s| s.0)).unwrap_or(usize::MAX),
             max_header_bytes: usize::try_from(max_header_bytes).unwrap_or(usize::MAX),
             max_headers: l.max_headers.unwrap_or(100),
@@ -326,17 +335,9 @@ impl<'a> Compiler<'a> {
             self.error(at, format!("{path}.upstream"), format!("no upstream is named {:?}", spec.upstream));
         }
         let lifecycle = self.lifecycle(at, &path, spec)?;
-        let mut policies: Vec<Arc<dyn Policy>> = Vec::new();
-        for (j, policy) in spec.policies.iter().enumerate() {
-            match policy {
-                PolicySpec::IpFilter { allow, deny } => {
-                    let allow = IpSet::new(self.nets(&format!("{path}.policies[{j}].allow"), allow));
-                    let deny = IpSet::new(self.nets(&format!("{path}.policies[{j}].deny"), deny));
-                    policies.push(Arc::new(IpFilterPolicy::new(allow, deny)));
-                }
-            }
-        }
+        let compiled = self.policies(at, &path, &spec.policies);
         let headers = self.security_headers(at, &format!("{path}.security_headers"), &spec.security_headers, global)?;
+        let mut policies = compiled.policies;
         policies.push(Arc::new(headers));
         let route = Route {
             id: spec.name.as_str().into(),
@@ -346,8 +347,96 @@ impl<'a> Compiler<'a> {
             lifecycle,
             policies: policies.into(),
             replace_upstream_errors: spec.replace_upstream_errors,
+            max_request_body: compiled.max_request_body,
+            max_response_body: compiled.max_response_body,
+            rewrites_responses: compiled.rewrites_responses,
         };
         Some((route, route_path, kind))
+    }
+
+    /// Compiles a route's policy list, in order.
+    fn policies(&mut self, at: Option<Location>, path: &str, specs: &[PolicySpec]) -> CompiledPolicies {
+        let has_json = specs.iter().any(|p| matches!(p, PolicySpec::JsonThreat(_)));
+        let has_xml = specs.iter().any(|p| matches!(p, PolicySpec::XmlThreat(_)));
+        let mut out = CompiledPolicies::default();
+        for (j, policy) in specs.iter().enumerate() {
+            let here = format!("{path}.policies[{j}]");
+            let compiled: Arc<dyn Policy> = match policy {
+                PolicySpec::IpFilter(s) => {
+                    let allow = IpSet::new(self.nets(&format!("{here}.allow"), &s.allow));
+                    let deny = IpSet::new(self.nets(&format!("{here}.deny"), &s.deny));
+                    Arc::new(IpFilterPolicy::new(allow, deny))
+                }
+                PolicySpec::ContentType(s) => {
+                    let request = self.media_types(at, &format!("{here}.request"), &s.request);
+                    let response = self.media_types(at, &format!("{here}.response"), &s.response);
+                    let syntax = SyntaxChecks { json: s.check_syntax && !has_json, xml: s.check_syntax && !has_xml };
+                    Arc::new(ContentTypePolicy::new(request, response, syntax))
+                }
+                PolicySpec::BodySize(s) => {
+                    out.max_request_body = Some(out.max_request_body.map_or(s.max.0, |m: u64| m.min(s.max.0)));
+                    Arc::new(BodySizePolicy::new(s.max.0))
+                }
+                PolicySpec::JsonThreat(s) => Arc::new(JsonThreatPolicy::new(json_limits(s))),
+                PolicySpec::XmlThreat(s) => Arc::new(XmlThreatPolicy::new(xml_limits(s))),
+                PolicySpec::ResponseMask(s) => {
+                    out.rewrites_responses = true;
+                    let Some(rules) = self.mask_rules(at, &here, s) else { continue };
+                    Arc::new(ResponseMaskPolicy::new(rules))
+                }
+                PolicySpec::ResponseSize(s) => {
+                    out.max_response_body = Some(out.max_response_body.map_or(s.max.0, |m: u64| m.min(s.max.0)));
+                    Arc::new(ResponseSizePolicy::new(s.max.0))
+                }
+            };
+            out.policies.push(compiled);
+        }
+        out
+    }
+
+    fn media_types(&mut self, at: Option<Location>, path: &str, texts: &[String]) -> Vec<MediaType> {
+        texts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, text)| {
+                MediaType::parse(text).or_else(|| {
+                    self.error(
+                        at,
+                        format!("{path}[{i}]"),
+                        format!("{text:?} is not a media type such as application/json"),
+                    );
+                    None
+                })
+            })
+            .collect()
+    }
+
+    fn mask_rules(&mut self, at: Option<Location>, path: &str, spec: &ResponseMaskSpec) -> Option<MaskRules> {
+        let action = match spec.action.as_deref() {
+            None | Some("mask") => MaskAction::Mask,
+            Some("remove") => MaskAction::Remove,
+            Some(other) => {
+                self.error(at, format!("{path}.action"), format!("{other:?} is not mask or remove"));
+                return None;
+            }
+        };
+        for (i, pointer) in spec.pointers.iter().enumerate() {
+            if !pointer.starts_with('/') {
+                self.error(
+                    at,
+                    format!("{path}.pointers[{i}]"),
+                    format!("{pointer:?} is not a JSON pointer (it starts with /)"),
+                );
+            }
+        }
+        let mut patterns = Vec::new();
+        for (i, pattern) in spec.patterns.iter().enumerate() {
+            match regex::Regex::new(pattern) {
+                Ok(re) => patterns.push(re),
+                Err(e) => self.error(at, format!("{path}.patterns[{i}]"), format!("invalid regular expression: {e}")),
+            }
+        }
+        Some(MaskRules { fields: spec.fields.clone(), pointers: spec.pointers.clone(), patterns, action })
     }
 
     fn lifecycle(&mut self, at: Option<Location>, path: &str, spec: &RouteSpec) -> Option<Lifecycle> {
@@ -593,6 +682,46 @@ impl<'a> Compiler<'a> {
 /// One worker per CPU.
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// A route's compiled policies and what they ask of the pipeline.
+#[derive(Default)]
+struct CompiledPolicies {
+    policies: Vec<Arc<dyn Policy>>,
+    max_request_body: Option<u64>,
+    max_response_body: Option<u64>,
+    rewrites_responses: bool,
+}
+
+fn small(size: Option<crate::units::HumanSize>, default: u32) -> u32 {
+    size.map_or(default, |s| u32::try_from(s.0).unwrap_or(u32::MAX))
+}
+
+fn json_limits(s: &JsonThreatSpec) -> JsonLimits {
+    let d = JsonLimits::default();
+    JsonLimits {
+        max_depth: s.max_depth.unwrap_or(d.max_depth),
+        max_object_entries: s.max_object_entries.unwrap_or(d.max_object_entries),
+        max_array_len: s.max_array_len.unwrap_or(d.max_array_len),
+        max_string_len: small(s.max_string_len, d.max_string_len),
+        max_key_len: small(s.max_key_len, d.max_key_len),
+        max_number_len: s.max_number_len.unwrap_or(d.max_number_len),
+        max_numbers: s.max_numbers.unwrap_or(d.max_numbers),
+        reject_duplicate_keys: !s.allow_duplicate_keys,
+    }
+}
+
+fn xml_limits(s: &XmlThreatSpec) -> XmlLimits {
+    let d = XmlLimits::default();
+    XmlLimits {
+        max_depth: s.max_depth.unwrap_or(d.max_depth),
+        max_elements: s.max_elements.unwrap_or(d.max_elements),
+        max_attributes: s.max_attributes.unwrap_or(d.max_attributes),
+        max_attribute_len: small(s.max_attribute_len, d.max_attribute_len),
+        max_text_len: small(s.max_text_len, d.max_text_len),
+        max_name_len: s.max_name_len.unwrap_or(d.max_name_len),
+        max_namespaces: s.max_namespaces.unwrap_or(d.max_namespaces),
+    }
 }
 
 fn parse_net(text: &str) -> Option<IpNet> {

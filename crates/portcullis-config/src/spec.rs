@@ -136,6 +136,8 @@ pub struct LimitsSpec {
     pub header_read_timeout: Option<HumanDuration>,
     /// Idle connection (default 60s).
     pub idle_timeout: Option<HumanDuration>,
+    /// Wait for each chunk of a request body the gateway inspects (default 30s).
+    pub body_read_timeout: Option<HumanDuration>,
     /// Concurrent HTTP/2 streams per connection (default 100).
     pub max_concurrent_streams: Option<u32>,
 }
@@ -253,17 +255,119 @@ pub struct DeprecatedSpec {
 
 /// A route policy.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum PolicySpec {
     /// Client IP allow and deny lists.
-    IpFilter {
-        /// CIDRs allowed (empty: all).
-        #[serde(default)]
-        allow: Vec<String>,
-        /// CIDRs denied.
-        #[serde(default)]
-        deny: Vec<String>,
-    },
+    IpFilter(IpFilterSpec),
+    /// Accepted request media types (415), producible response types (406),
+    /// and a syntax check of JSON and XML bodies (400).
+    ContentType(ContentTypeSpec),
+    /// Request body size limit (413).
+    BodySize(SizeSpec),
+    /// JSON threat limits (400).
+    JsonThreat(JsonThreatSpec),
+    /// XML threat limits (400); DTDs and processing instructions are always refused.
+    XmlThreat(XmlThreatSpec),
+    /// Remove or mask sensitive fields in JSON responses.
+    ResponseMask(ResponseMaskSpec),
+    /// Response body size limit (502).
+    ResponseSize(SizeSpec),
+}
+
+/// `ip_filter`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpFilterSpec {
+    /// CIDRs allowed (empty: all).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// CIDRs denied.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+/// `content_type`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentTypeSpec {
+    /// Media ranges a request body may declare (`application/json`, `application/*+json`).
+    #[serde(default)]
+    pub request: Vec<String>,
+    /// Media types the route answers with; `Accept` must admit one.
+    #[serde(default)]
+    pub response: Vec<String>,
+    /// Check that JSON and XML bodies parse as what they declare (default true).
+    #[serde(default = "yes")]
+    pub check_syntax: bool,
+}
+
+/// `body_size` and `response_size`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeSpec {
+    /// The limit.
+    pub max: HumanSize,
+}
+
+/// `json_threat`; unset limits take the defaults shown.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonThreatSpec {
+    /// Default 32.
+    pub max_depth: Option<u32>,
+    /// Default 1000.
+    pub max_object_entries: Option<u32>,
+    /// Default 10000.
+    pub max_array_len: Option<u32>,
+    /// Default 64KiB.
+    pub max_string_len: Option<HumanSize>,
+    /// Default 256.
+    pub max_key_len: Option<HumanSize>,
+    /// Default 64.
+    pub max_number_len: Option<u32>,
+    /// Default 100000.
+    pub max_numbers: Option<u32>,
+    /// Default false: a repeated key is refused.
+    #[serde(default)]
+    pub allow_duplicate_keys: bool,
+}
+
+/// `xml_threat`; unset limits take the defaults shown.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmlThreatSpec {
+    /// Default 32.
+    pub max_depth: Option<u32>,
+    /// Default 10000.
+    pub max_elements: Option<u32>,
+    /// Default 32.
+    pub max_attributes: Option<u32>,
+    /// Default 4KiB.
+    pub max_attribute_len: Option<HumanSize>,
+    /// Default 64KiB.
+    pub max_text_len: Option<HumanSize>,
+    /// Default 256.
+    pub max_name_len: Option<u32>,
+    /// Default 16.
+    pub max_namespaces: Option<u32>,
+}
+
+/// `response_mask`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseMaskSpec {
+    /// Field names, case-insensitive, at any depth.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// JSON pointers (`/account/iban`).
+    #[serde(default)]
+    pub pointers: Vec<String>,
+    /// Regular expressions masked inside string values.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// `mask` (default) or `remove`.
+    #[serde(default)]
+    pub action: Option<String>,
 }
 
 /// A header value, or `false` to send none.

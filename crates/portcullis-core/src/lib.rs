@@ -23,6 +23,6 @@ pub use ctx::{ClientCert, Ctx};
 pub use deny::{Deny, error_body, error_word};
 pub use lifecycle::Lifecycle;
 pub use path::{PathError, normalize_path};
-pub use policy::{Policy, PolicyError, PolicyResult, Step, Verdict};
+pub use policy::{BodyInspector, BodyRewriter, Policy, PolicyError, PolicyResult, Step, Verdict};
 pub use request_id::RequestIds;
 pub use route::{Lookup, MatchKind, MethodSet, Route, RouteTable, RouteTableBuilder, RouteTableError};

@@ -64,6 +64,59 @@ pub trait Policy: fmt::Debug + Send + Sync + 'static {
         Step::CONTINUE
     }
 
+    /// An inspector for this request's body, if this policy inspects it.
+    /// Called once per request, after every `on_request`. When any policy
+    /// returns one, the gateway buffers the body (within the route's size
+    /// limit), feeds every chunk to each inspector as it arrives, and
+    /// forwards the body only when all of them accept it.
+    fn body_inspector(&self, _req: &RequestHead, _cx: &Ctx) -> Option<Box<dyn BodyInspector>> {
+        None
+    }
+
+    /// The largest request body this policy allows, in bytes.
+    fn max_request_body(&self) -> Option<u64> {
+        None
+    }
+
     /// Response head (upstream's or the gateway's own), before the client sees it.
     fn on_response(&self, _resp: &mut ResponseHead, _cx: &Ctx) {}
+
+    /// A rewriter for this response's body, if this policy rewrites it. When
+    /// any policy returns one, the gateway buffers the upstream body (within
+    /// the route's response limit) and passes it through each in order.
+    fn response_rewriter(&self, _resp: &ResponseHead, _cx: &Ctx) -> Option<Box<dyn BodyRewriter>> {
+        None
+    }
+
+    /// The largest response body this policy allows, in bytes.
+    fn max_response_body(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Checks one request body: chunk by chunk as it streams in (to fail
+/// fast), then whole. Created per request by [`Policy::body_inspector`].
+pub trait BodyInspector: Send {
+    /// One chunk, as it arrives.
+    ///
+    /// # Errors
+    /// The denial, as soon as the body is known to be unacceptable.
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), Deny>;
+
+    /// The whole body, after the last chunk.
+    ///
+    /// # Errors
+    /// The denial, if the complete body is unacceptable.
+    fn finish(&mut self, body: &[u8]) -> Result<(), Deny>;
+}
+
+/// Rewrites one buffered response body. Created per response by
+/// [`Policy::response_rewriter`].
+pub trait BodyRewriter: Send {
+    /// The new body; `Ok(None)` keeps it unchanged.
+    ///
+    /// # Errors
+    /// The body cannot be made safe (e.g. it does not parse): the response
+    /// fails closed with the denial.
+    fn rewrite(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, Deny>;
 }

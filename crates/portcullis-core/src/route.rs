@@ -84,6 +84,13 @@ pub struct Route {
     pub policies: Arc<[Arc<dyn Policy>]>,
     /// Replace upstream 5xx bodies with the gateway's generic error.
     pub replace_upstream_errors: bool,
+    /// The smallest request body limit of the route's policies.
+    pub max_request_body: Option<u64>,
+    /// The smallest response body limit of the route's policies.
+    pub max_response_body: Option<u64>,
+    /// Some policy rewrites response bodies: they are buffered, and the
+    /// upstream is asked for an uncompressed body.
+    pub rewrites_responses: bool,
 }
 
 /// Why a route table cannot be built.
@@ -281,6 +288,9 @@ mod tests {
             lifecycle: Lifecycle::Active,
             policies: Arc::new([]),
             replace_upstream_errors: false,
+            max_request_body: None,
+            max_response_body: None,
+            rewrites_responses: false,
         }
     }
 

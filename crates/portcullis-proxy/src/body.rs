@@ -59,26 +59,51 @@ pub struct ResponseBody {
     checkin: Option<Checkin>,
     ended: bool,
     bytes: u64,
+    /// Bytes the body may have; past this the stream is cut.
+    limit: u64,
     done: Option<Completion>,
 }
+
+/// The upstream body outgrew the route's response limit.
+#[derive(Debug, thiserror::Error)]
+#[error("upstream response body exceeds the route's limit")]
+pub(crate) struct ResponseTooLarge;
 
 impl ResponseBody {
     /// A generated body, sent in one frame.
     pub fn full(bytes: Bytes) -> Self {
-        Self { inner: Inner::Full(Some(bytes)), deadline: None, checkin: None, ended: false, bytes: 0, done: None }
+        Self {
+            inner: Inner::Full(Some(bytes)),
+            deadline: None,
+            checkin: None,
+            ended: false,
+            bytes: 0,
+            limit: u64::MAX,
+            done: None,
+        }
     }
 
     /// An upstream body streamed through, bounded by `read` between chunks
     /// and by `total_at` overall. `checkin` returns the connection to its pool
-    /// once the body has been read to its end.
+    /// once the body has been read to its end. A body longer than `limit`
+    /// is cut.
     pub(crate) fn upstream(
         body: Incoming,
         read: Duration,
         total_at: tokio::time::Instant,
         checkin: Option<Checkin>,
+        limit: u64,
     ) -> Self {
         let deadline = Deadline { sleep: None, read, total_at };
-        Self { inner: Inner::Upstream(body), deadline: Some(deadline), checkin, ended: false, bytes: 0, done: None }
+        Self {
+            inner: Inner::Upstream(body),
+            deadline: Some(deadline),
+            checkin,
+            ended: false,
+            bytes: 0,
+            limit,
+            done: None,
+        }
     }
 
     fn inner_is_end(&self) -> bool {
@@ -92,7 +117,7 @@ impl ResponseBody {
         self.done = Some(completion);
     }
 
-    fn finish(&mut self, timed_out: bool) {
+    fn finish(&mut self, cut: Option<&'static str>) {
         if let Some(checkin) = self.checkin.take()
             && (self.ended || self.inner_is_end())
         {
@@ -104,8 +129,8 @@ impl ResponseBody {
         if let Some((mut record, log)) = done.log {
             record.bytes = self.bytes;
             record.total_micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-            if timed_out {
-                record.reason = Some("upstream.timeout.body");
+            if cut.is_some() {
+                record.reason = cut;
             }
             log.send(record);
         }
@@ -128,7 +153,7 @@ impl Body for ResponseBody {
                         let sleep = deadline.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
                         ready!(sleep.as_mut().poll(cx));
                         this.checkin = None;
-                        this.finish(true);
+                        this.finish(Some("upstream.timeout.body"));
                         return Poll::Ready(Some(Err(Box::new(BodyTimeout))));
                     }
                     Poll::Pending
@@ -139,6 +164,11 @@ impl Body for ResponseBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.bytes += data.len() as u64;
+                    if this.bytes > this.limit {
+                        this.checkin = None;
+                        this.finish(Some("upstream.response.too_large"));
+                        return Poll::Ready(Some(Err(Box::new(ResponseTooLarge))));
+                    }
                 }
                 if let Some(deadline) = &mut this.deadline {
                     let next = deadline.next();
@@ -149,7 +179,7 @@ impl Body for ResponseBody {
             }
             Poll::Ready(None) => {
                 this.ended = true;
-                this.finish(false);
+                this.finish(None);
             }
             Poll::Ready(Some(Err(_))) | Poll::Pending => {}
         }
@@ -171,7 +201,7 @@ impl Body for ResponseBody {
 
 impl Drop for ResponseBody {
     fn drop(&mut self) {
-        self.finish(false);
+        self.finish(None);
     }
 }
 

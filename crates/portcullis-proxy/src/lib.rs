@@ -20,6 +20,7 @@ pub mod ops;
 mod pipeline;
 pub mod policy;
 mod pool;
+mod request_body;
 mod server;
 mod shared;
 mod snapshot;

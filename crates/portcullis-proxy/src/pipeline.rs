@@ -6,11 +6,16 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use portcullis_core::{Ctx, Deny, Lifecycle, Lookup, Policy, RequestIds, Route, Verdict, error_body, normalize_path};
+use portcullis_core::{
+    BodyInspector, BodyRewriter, Ctx, Deny, Lifecycle, Lookup, Policy, RequestIds, Route, Verdict, error_body,
+    normalize_path,
+};
 
 use crate::access_log::LogRecord;
 use crate::body::{Completion, ResponseBody};
@@ -18,6 +23,7 @@ use crate::connection::ConnInfo;
 use crate::forward::{self, Forwarding, X_REQUEST_ID};
 use crate::hygiene;
 use crate::pool::{self, Checkin, SendError};
+use crate::request_body::{self, BodyTooLarge, RequestBody};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
 use crate::upstream::Upstream;
@@ -31,6 +37,8 @@ enum Answer {
         upstream_micros: u64,
         total_at: tokio::time::Instant,
     },
+    /// The upstream answered and its body was read (and rewritten).
+    Buffered { parts: http::response::Parts, body: Bytes, upstream_micros: u64 },
     /// The gateway answers itself (denials, failures, redirects).
     Own(Deny),
     /// A redirect to HTTPS.
@@ -95,6 +103,10 @@ pub(crate) async fn handle(
         Answer::Upstream { response, checkin, upstream_micros: micros, total_at } => {
             upstream_micros = Some(micros);
             upstream_response(response, checkin, route, &snapshot, total_at, &cx)
+        }
+        Answer::Buffered { parts, body, upstream_micros: micros } => {
+            upstream_micros = Some(micros);
+            buffered_response(parts, body, route, &cx)
         }
         Answer::Own(deny) => {
             cx.reason = Some(deny.reason);
@@ -167,12 +179,93 @@ async fn serve<'s>(
             }
         }
     }
+    let inspectors: Vec<Box<dyn BodyInspector>> =
+        route.policies.iter().filter_map(|p| p.body_inspector(&head, cx)).collect();
+    let body = if inspectors.is_empty() {
+        match route.max_request_body {
+            Some(max) => RequestBody::Limited { inner: body, remaining: max },
+            None => RequestBody::Stream(body),
+        }
+    } else {
+        let mut inspectors = inspectors;
+        let max = route.max_request_body.unwrap_or(DEFAULT_INSPECTED_BODY);
+        match request_body::buffer_and_inspect(body, &mut inspectors, max, snapshot.limits.body_read_timeout).await {
+            Ok(bytes) => RequestBody::Full(Some(bytes)),
+            Err(deny) => return (Answer::Own(deny), Some(route)),
+        }
+    };
+    if route.rewrites_responses {
+        // Rewriting needs a body it can read: ask for no content coding.
+        head.headers.remove(header::ACCEPT_ENCODING);
+    }
     let upstream = &snapshot.upstreams[route.upstream];
     let answer = exchange(upstream, head, body, normalized.as_deref(), conn, peer_trusted, cx).await;
-    if matches!(answer, Answer::Own(_)) {
-        snapshot.route_metrics[route.index].upstream_error();
-    }
+    let answer = match answer {
+        Answer::Upstream { response, checkin, upstream_micros, total_at } if route.rewrites_responses => {
+            rewrite_response(route, response, checkin, upstream_micros, total_at, cx).await
+        }
+        Answer::Upstream { ref response, .. }
+            if route
+                .max_response_body
+                .is_some_and(|max| declared_length(response.headers()).is_some_and(|n| n > max)) =>
+        {
+            Answer::Own(Deny::new(StatusCode::BAD_GATEWAY, "upstream.response.too_large"))
+        }
+        Answer::Own(deny) => {
+            snapshot.route_metrics[route.index].upstream_error();
+            Answer::Own(deny)
+        }
+        other => other,
+    };
     (answer, Some(route))
+}
+
+/// A buffered, inspected request body may be at most this large when the
+/// route sets no `body_size` limit.
+const DEFAULT_INSPECTED_BODY: u64 = 1 << 20;
+/// A response buffered for rewriting may be at most this large when the
+/// route sets no response limit.
+const DEFAULT_REWRITTEN_RESPONSE: u64 = 10 << 20;
+
+/// Reads the upstream body (within the route's limit and the exchange's
+/// deadline) and passes it through the route's rewriters.
+async fn rewrite_response(
+    route: &Route,
+    response: Response<Incoming>,
+    checkin: Option<Checkin>,
+    upstream_micros: u64,
+    total_at: tokio::time::Instant,
+    cx: &Ctx,
+) -> Answer {
+    let (parts, body) = response.into_parts();
+    let mut rewriters: Vec<Box<dyn BodyRewriter>> =
+        route.policies.iter().filter_map(|p| p.response_rewriter(&parts, cx)).collect();
+    if rewriters.is_empty() {
+        return Answer::Upstream { response: Response::from_parts(parts, body), checkin, upstream_micros, total_at };
+    }
+    let max = route.max_response_body.unwrap_or(DEFAULT_REWRITTEN_RESPONSE);
+    let too_large = || Answer::Own(Deny::new(StatusCode::BAD_GATEWAY, "upstream.response.too_large"));
+    if declared_length(&parts.headers).is_some_and(|n| n > max) {
+        return too_large();
+    }
+    let limited = http_body_util::Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX));
+    let mut bytes = match tokio::time::timeout_at(total_at, limited.collect()).await {
+        Err(_) => return Answer::Own(Deny::new(StatusCode::GATEWAY_TIMEOUT, "upstream.timeout")),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(_)) => return Answer::Own(Deny::new(StatusCode::BAD_GATEWAY, "upstream.protocol")),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    if let Some(checkin) = checkin {
+        checkin.give_back();
+    }
+    for rewriter in &mut rewriters {
+        match rewriter.rewrite(&bytes) {
+            Ok(Some(new)) => bytes = Bytes::from(new),
+            Ok(None) => {}
+            Err(deny) => return Answer::Own(deny),
+        }
+    }
+    Answer::Buffered { parts, body: bytes, upstream_micros }
 }
 
 /// Where hygiene checks and routing send a request.
@@ -219,7 +312,7 @@ fn route_request<'s>(snapshot: &'s Snapshot, conn: &ConnInfo, head: &Parts) -> R
 async fn exchange(
     upstream: &Arc<Upstream>,
     mut head: Parts,
-    body: Incoming,
+    body: RequestBody,
     normalized: Option<&str>,
     conn: &ConnInfo,
     peer_trusted: bool,
@@ -263,9 +356,29 @@ fn classify(err: &SendError) -> (Deny, bool) {
         SendError::Connect(_) => (Deny::new(StatusCode::BAD_GATEWAY, "upstream.connect"), false),
         // A failure while streaming the client's body (a bad chunk, a client
         // that went away) is the client's fault; hyper reports it as a "user" error.
+        SendError::Http(e) if caused_by::<BodyTooLarge>(e) => {
+            (Deny { close: true, ..Deny::new(StatusCode::PAYLOAD_TOO_LARGE, "inspect.body.too_large") }, true)
+        }
         SendError::Http(e) if e.is_user() => (Deny::malformed("request.body.invalid"), true),
         SendError::Http(_) => (Deny::new(StatusCode::BAD_GATEWAY, "upstream.protocol"), true),
     }
+}
+
+/// The `Content-Length` of a response, if it has a valid one.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+/// Whether `err` or one of its sources is an `E`.
+fn caused_by<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<E>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// A redirect to the same host and target over HTTPS.
@@ -297,7 +410,26 @@ fn upstream_response(
         return Response::from_parts(parts, ResponseBody::full(body));
     }
     let read = route.map_or(snapshot.limits.idle_timeout, |r| snapshot.upstreams[r.upstream].timeouts.read);
-    Response::from_parts(parts, ResponseBody::upstream(body, read, total_at, checkin))
+    let limit = route.and_then(|r| r.max_response_body).unwrap_or(u64::MAX);
+    Response::from_parts(parts, ResponseBody::upstream(body, read, total_at, checkin, limit))
+}
+
+/// A response whose body was read and rewritten.
+fn buffered_response(
+    mut parts: http::response::Parts,
+    body: Bytes,
+    route: Option<&Route>,
+    cx: &Ctx,
+) -> Response<ResponseBody> {
+    forward::clean_response(&mut parts.headers);
+    if parts.status.is_server_error() && route.is_some_and(|r| r.replace_upstream_errors) {
+        parts.headers.clear();
+        let generic = error_body(parts.status, &cx.request_id);
+        set_json(&mut parts.headers, generic.len());
+        return Response::from_parts(parts, ResponseBody::full(generic));
+    }
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    Response::from_parts(parts, ResponseBody::full(body))
 }
 
 /// The gateway's own generic error answer.

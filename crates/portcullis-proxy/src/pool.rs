@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+
+use crate::request_body::RequestBody;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
@@ -40,8 +42,8 @@ fn worker_slot(slots: usize) -> usize {
 /// A connection ready to take a request.
 #[derive(Debug)]
 pub(crate) enum Sender {
-    H1(http1::SendRequest<Incoming>),
-    H2(http2::SendRequest<Incoming>),
+    H1(http1::SendRequest<RequestBody>),
+    H2(http2::SendRequest<RequestBody>),
 }
 
 /// A pooled connection.
@@ -81,7 +83,7 @@ impl std::fmt::Display for SendError {
 pub(crate) struct Checkin {
     upstream: Arc<Upstream>,
     target: usize,
-    sender: http1::SendRequest<Incoming>,
+    sender: http1::SendRequest<RequestBody>,
 }
 
 impl Checkin {
@@ -122,7 +124,7 @@ impl Connector {
 pub(crate) async fn send(
     upstream: &Arc<Upstream>,
     index: usize,
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
 ) -> Result<(Response<Incoming>, Option<Checkin>), SendError> {
     if let Some(sender) = checkout(upstream, index) {
         match dispatch(upstream, index, sender, req).await {
@@ -161,9 +163,9 @@ fn checkout(upstream: &Upstream, index: usize) -> Option<Sender> {
     None
 }
 
-type Dispatched = Result<(Response<Incoming>, Option<Checkin>), (hyper::Error, Option<Request<Incoming>>)>;
+type Dispatched = Result<(Response<Incoming>, Option<Checkin>), (hyper::Error, Option<Request<RequestBody>>)>;
 
-async fn dispatch(upstream: &Arc<Upstream>, index: usize, sender: Sender, req: Request<Incoming>) -> Dispatched {
+async fn dispatch(upstream: &Arc<Upstream>, index: usize, sender: Sender, req: Request<RequestBody>) -> Dispatched {
     match sender {
         Sender::H1(mut sender) => {
             if let Err(err) = sender.ready().await {

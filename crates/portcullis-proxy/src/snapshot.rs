@@ -41,6 +41,8 @@ pub struct HttpLimits {
     pub header_read_timeout: Duration,
     /// An idle connection (no request in flight, no bytes moving) is closed after this.
     pub idle_timeout: Duration,
+    /// Longest wait for the next chunk of a request body the gateway buffers.
+    pub body_read_timeout: Duration,
     /// Open connections, all listeners together (restart-only).
     pub max_connections: usize,
     /// Concurrent HTTP/2 streams per connection.

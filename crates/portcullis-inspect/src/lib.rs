@@ -1,0 +1,16 @@
+//! Threat protection for request and response bodies: streaming JSON and
+//! XML validators with limits, and the content checks built on them.
+//!
+//! Scanners never build a tree and never allocate beyond what their limits
+//! allow; every refusal carries a stable reason code.
+
+#![forbid(unsafe_code)]
+
+pub mod json;
+mod mask;
+pub mod media;
+mod policies;
+pub mod xml;
+
+pub use mask::{MaskAction, MaskRules, ResponseMaskPolicy, ResponseSizePolicy};
+pub use policies::{BodySizePolicy, ContentTypePolicy, JsonThreatPolicy, SyntaxChecks, XmlThreatPolicy};
