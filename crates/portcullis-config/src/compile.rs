@@ -16,8 +16,8 @@ use portcullis_inspect::json::JsonLimits;
 use portcullis_inspect::media::MediaType;
 use portcullis_inspect::xml::XmlLimits;
 use portcullis_inspect::{
-    BodySizePolicy, ContentTypePolicy, JsonThreatPolicy, MaskAction, MaskRules, ResponseMaskPolicy, ResponseSizePolicy,
-    SyntaxChecks, XmlThreatPolicy,
+    BodySizePolicy, ClamdAddress, ContentTypePolicy, JsonThreatPolicy, MalwareScanPolicy, MaskAction, MaskRules,
+    ResponseMaskPolicy, ResponseSizePolicy, ScanFailure, SyntaxChecks, XmlThreatPolicy,
 };
 use portcullis_proxy::access_log::{LogDestination, LogMasking};
 use portcullis_proxy::metrics::Metrics;
@@ -28,8 +28,8 @@ use portcullis_tls::{CertificateFiles, ClientAuth, ServerTls, UpstreamTls};
 use serde_saphyr::{Location, Spanned};
 
 use crate::spec::{
-    CertificateSpec, ConfigSpec, HeaderSetting, JsonThreatSpec, ListenerSpec, PolicySpec, ResponseMaskSpec, RouteSpec,
-    SecurityHeadersSpec, UpstreamSpec, XmlThreatSpec,
+    CertificateSpec, ConfigSpec, HeaderSetting, JsonThreatSpec, ListenerSpec, MalwareScanSpec, PolicySpec,
+    ResponseMaskSpec, RouteSpec, SecurityHeadersSpec, UpstreamSpec, XmlThreatSpec,
 };
 use crate::{ConfigError, RuntimeSettings};
 
@@ -384,6 +384,10 @@ impl<'a> Compiler<'a> {
                     let Some(rules) = self.mask_rules(at, &here, s) else { continue };
                     Arc::new(ResponseMaskPolicy::new(rules))
                 }
+                PolicySpec::MalwareScan(s) => {
+                    let Some(policy) = self.malware_scan(at, &here, s) else { continue };
+                    Arc::new(policy)
+                }
                 PolicySpec::ResponseSize(s) => {
                     out.max_response_body = Some(out.max_response_body.map_or(s.max.0, |m: u64| m.min(s.max.0)));
                     Arc::new(ResponseSizePolicy::new(s.max.0))
@@ -411,15 +415,50 @@ impl<'a> Compiler<'a> {
             .collect()
     }
 
-    fn mask_rules(&mut self, at: Option<Location>, path: &str, spec: &ResponseMaskSpec) -> Option<MaskRules> {
-        let action = match spec.action.as_deref() {
-            None | Some("mask") => MaskAction::Mask,
-            Some("remove") => MaskAction::Remove,
-            Some(other) => {
-                self.error(at, format!("{path}.action"), format!("{other:?} is not mask or remove"));
-                return None;
-            }
+    /// One of a fixed set of words; absent means the first.
+    fn choice<T: Copy>(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        value: Option<&str>,
+        options: &[(&str, T)],
+    ) -> Option<T> {
+        let Some(value) = value else { return options.first().map(|(_, t)| *t) };
+        let found = options.iter().find(|(word, _)| *word == value).map(|(_, t)| *t);
+        if found.is_none() {
+            let words: Vec<&str> = options.iter().map(|(w, _)| *w).collect();
+            self.error(at, path, format!("{value:?} is not one of {}", words.join(", ")));
+        }
+        found
+    }
+
+    fn malware_scan(&mut self, at: Option<Location>, path: &str, spec: &MalwareScanSpec) -> Option<MalwareScanPolicy> {
+        let clamd = if let Some(addr) = spec.clamd.strip_prefix("tcp://") {
+            ClamdAddress::Tcp(addr.to_owned())
+        } else if let Some(socket) = spec.clamd.strip_prefix("unix:") {
+            ClamdAddress::Unix(self.base.join(socket))
+        } else {
+            self.error(at, format!("{path}.clamd"), format!("{:?} is not tcp://host:port or unix:/path", spec.clamd));
+            return None;
         };
+        let on_failure = self.choice(
+            at,
+            &format!("{path}.on_failure"),
+            spec.on_failure.as_deref(),
+            &[("fail_closed", ScanFailure::FailClosed), ("fail_open", ScanFailure::FailOpen)],
+        )?;
+        let content_types = self.media_types(at, &format!("{path}.content_types"), &spec.content_types);
+        let timeout = Self::duration(spec.timeout, Duration::from_secs(10));
+        Some(MalwareScanPolicy::new(clamd, content_types, timeout, on_failure))
+    }
+
+    fn mask_rules(&mut self, at: Option<Location>, path: &str, spec: &ResponseMaskSpec) -> Option<MaskRules> {
+        let action = self.choice(
+            at,
+            &format!("{path}.action"),
+            spec.action.as_deref(),
+            &[("mask", MaskAction::Mask), ("remove", MaskAction::Remove)],
+        )?;
         for (i, pointer) in spec.pointers.iter().enumerate() {
             if !pointer.starts_with('/') {
                 self.error(

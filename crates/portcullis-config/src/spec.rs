@@ -272,6 +272,25 @@ pub enum PolicySpec {
     ResponseMask(ResponseMaskSpec),
     /// Response body size limit (502).
     ResponseSize(SizeSpec),
+    /// Malware scanning of uploads with ClamAV (403 when infected).
+    MalwareScan(MalwareScanSpec),
+}
+
+/// `malware_scan`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MalwareScanSpec {
+    /// `tcp://host:port` or `unix:/path/to/clamd.sock`.
+    pub clamd: String,
+    /// Media ranges to scan (default: every body); multipart parts are scanned one by one.
+    #[serde(default)]
+    pub content_types: Vec<String>,
+    /// Longest wait for the scanner (default 10s).
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+    /// `fail_closed` (default: 503 when the scanner cannot answer) or `fail_open`.
+    #[serde(default)]
+    pub on_failure: Option<String>,
 }
 
 /// `ip_filter`.

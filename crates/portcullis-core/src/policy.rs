@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use bytes::Bytes;
 use http::request::Parts as RequestHead;
 use http::response::Parts as ResponseHead;
 
@@ -76,6 +77,19 @@ pub trait Policy: fmt::Debug + Send + Sync + 'static {
     /// The largest request body this policy allows, in bytes.
     fn max_request_body(&self) -> Option<u64> {
         None
+    }
+
+    /// Whether this policy must see this request's whole body before it is
+    /// forwarded: the gateway then buffers it (within the route's limit)
+    /// and calls [`Policy::on_body`].
+    fn wants_body(&self, _req: &RequestHead) -> bool {
+        false
+    }
+
+    /// The whole request body, after every inspector accepted it. May wait
+    /// for IO (a malware scanner); an `Err` fails the request closed.
+    fn on_body<'a>(&'a self, _req: &'a RequestHead, _body: &'a Bytes, _cx: &'a mut Ctx) -> Step<'a> {
+        Step::CONTINUE
     }
 
     /// Response head (upstream's or the gateway's own), before the client sees it.

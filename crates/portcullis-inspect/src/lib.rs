@@ -7,10 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod json;
+mod malware;
 mod mask;
 pub mod media;
+pub mod multipart;
 mod policies;
 pub mod xml;
 
+pub use malware::{ClamdAddress, MalwareScanPolicy, ScanFailure};
 pub use mask::{MaskAction, MaskRules, ResponseMaskPolicy, ResponseSizePolicy};
 pub use policies::{BodySizePolicy, ContentTypePolicy, JsonThreatPolicy, SyntaxChecks, XmlThreatPolicy};

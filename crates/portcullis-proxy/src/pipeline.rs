@@ -13,8 +13,8 @@ use http::{Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use portcullis_core::{
-    BodyInspector, BodyRewriter, Ctx, Deny, Lifecycle, Lookup, Policy, RequestIds, Route, Verdict, error_body,
-    normalize_path,
+    BodyInspector, BodyRewriter, Ctx, Deny, Lifecycle, Lookup, Policy, PolicyResult, RequestIds, Route, Verdict,
+    error_body, normalize_path,
 };
 
 use crate::access_log::LogRecord;
@@ -170,29 +170,14 @@ async fn serve<'s>(
         return (Answer::Own(Deny::new(StatusCode::GONE, "route.retired")), Some(route));
     }
     for policy in route.policies.iter() {
-        match policy.on_request(&mut head, cx).resolve().await {
-            Ok(Verdict::Continue) => {}
-            Ok(Verdict::Deny(deny)) => return (Answer::Own(deny), Some(route)),
-            Err(err) => {
-                tracing::error!(request_id = %cx.request_id, policy = policy.name(), error = %err, "Policy failed; closing.");
-                return (Answer::Own(Deny::new(StatusCode::SERVICE_UNAVAILABLE, err.reason)), Some(route));
-            }
+        let result = policy.on_request(&mut head, cx).resolve().await;
+        if let Err(deny) = decided(result, policy.name(), cx) {
+            return (Answer::Own(deny), Some(route));
         }
     }
-    let inspectors: Vec<Box<dyn BodyInspector>> =
-        route.policies.iter().filter_map(|p| p.body_inspector(&head, cx)).collect();
-    let body = if inspectors.is_empty() {
-        match route.max_request_body {
-            Some(max) => RequestBody::Limited { inner: body, remaining: max },
-            None => RequestBody::Stream(body),
-        }
-    } else {
-        let mut inspectors = inspectors;
-        let max = route.max_request_body.unwrap_or(DEFAULT_INSPECTED_BODY);
-        match request_body::buffer_and_inspect(body, &mut inspectors, max, snapshot.limits.body_read_timeout).await {
-            Ok(bytes) => RequestBody::Full(Some(bytes)),
-            Err(deny) => return (Answer::Own(deny), Some(route)),
-        }
+    let body = match request_body(snapshot, route, &mut head, body, cx).await {
+        Ok(body) => body,
+        Err(deny) => return (Answer::Own(deny), Some(route)),
     };
     if route.rewrites_responses {
         // Rewriting needs a body it can read: ask for no content coding.
@@ -218,6 +203,48 @@ async fn serve<'s>(
         other => other,
     };
     (answer, Some(route))
+}
+
+/// The body to forward: streamed (counted against the route's limit), or
+/// buffered when a policy inspects it or wants all of it, and forwarded
+/// only after every policy accepted it.
+async fn request_body(
+    snapshot: &Snapshot,
+    route: &Route,
+    head: &mut Parts,
+    body: Incoming,
+    cx: &mut Ctx,
+) -> Result<RequestBody, Deny> {
+    let mut inspectors: Vec<Box<dyn BodyInspector>> =
+        route.policies.iter().filter_map(|p| p.body_inspector(head, cx)).collect();
+    let wanting: Vec<&Arc<dyn Policy>> = route.policies.iter().filter(|p| p.wants_body(head)).collect();
+    if inspectors.is_empty() && wanting.is_empty() {
+        return Ok(match route.max_request_body {
+            Some(max) => RequestBody::Limited { inner: body, remaining: max },
+            None => RequestBody::Stream(body),
+        });
+    }
+    let max = route.max_request_body.unwrap_or(DEFAULT_INSPECTED_BODY);
+    let bytes = request_body::buffer_and_inspect(body, &mut inspectors, max, snapshot.limits.body_read_timeout).await?;
+    for policy in wanting {
+        let result = policy.on_body(head, &bytes, cx).resolve().await;
+        decided(result, policy.name(), cx)?;
+    }
+    Ok(RequestBody::Full(Some(bytes)))
+}
+
+/// A policy's decision as the pipeline acts on it: go on, or answer with
+/// the denial. A policy that could not decide fails closed with 503; the
+/// detail goes to the log only.
+fn decided(result: PolicyResult, policy: &str, cx: &Ctx) -> Result<(), Deny> {
+    match result {
+        Ok(Verdict::Continue) => Ok(()),
+        Ok(Verdict::Deny(deny)) => Err(deny),
+        Err(err) => {
+            tracing::error!(request_id = %cx.request_id, policy, error = %err, "Policy could not decide; failing closed.");
+            Err(Deny::new(StatusCode::SERVICE_UNAVAILABLE, err.reason))
+        }
+    }
 }
 
 /// A buffered, inspected request body may be at most this large when the

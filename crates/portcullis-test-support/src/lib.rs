@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod certs;
+pub mod clamd;
 pub mod gateway;
 pub mod raw;
 pub mod tls;

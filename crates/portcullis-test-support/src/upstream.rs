@@ -114,6 +114,7 @@ async fn answer(req: Request<Incoming>, seen: Arc<Mutex<Vec<Seen>>>) -> Result<R
     });
     let path = parts.uri.path();
     let mut response = Response::new(Full::new(Bytes::from_static(b"{\"ok\":true}")));
+    response.headers_mut().insert("content-type", "application/json".parse().unwrap());
     if let Some(code) = path.strip_prefix("/status/") {
         *response.status_mut() =
             StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
