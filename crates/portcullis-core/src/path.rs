@@ -91,13 +91,14 @@ pub fn normalize_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     Ok(Cow::Owned(resolve_segments(&decoded)?))
 }
 
-/// Decodes unreserved escapes and checks the others.
+/// Decodes unreserved escapes and checks the others. Works on bytes: other
+/// characters (including multi-byte UTF-8) are copied verbatim.
 fn decode(bytes: &[u8]) -> Result<String, PathError> {
-    let mut out = String::with_capacity(bytes.len());
+    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b != b'%' {
-            out.push(char::from(b));
+            out.push(b);
             i += 1;
             continue;
         }
@@ -112,17 +113,16 @@ fn decode(bytes: &[u8]) -> Result<String, PathError> {
             b'%' if bytes.get(i + 3).copied().and_then(hex).is_some() => {
                 return Err(PathError::DoubleEncoding);
             }
-            v if is_unreserved(v) => out.push(char::from(v)),
+            v if is_unreserved(v) => out.push(v),
             v => {
                 const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.push('%');
-                out.push(char::from(HEX[usize::from(v >> 4)]));
-                out.push(char::from(HEX[usize::from(v & 0xf)]));
+                out.extend_from_slice(&[b'%', HEX[usize::from(v >> 4)], HEX[usize::from(v & 0xf)]]);
             }
         }
         i += 3;
     }
-    Ok(out)
+    // Only ASCII was inserted into bytes copied from a `str`: still UTF-8.
+    String::from_utf8(out).map_err(|_| PathError::BadEscape)
 }
 
 /// Merges slashes and resolves dot segments; a trailing slash is kept.
@@ -193,6 +193,13 @@ mod tests {
         assert_eq!(norm("/a%2"), Err(PathError::BadEscape));
         assert_eq!(norm("a/b"), Err(PathError::NotAbsolute));
         assert_eq!(norm("*"), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn fuzz_non_ascii_segments_are_kept_verbatim() {
+        // Found by fuzz/path_normalize: bytes were widened one by one to chars.
+        assert_eq!(norm("/a/%2e/d\u{d4}\u{9b}/").unwrap(), "/a/d\u{d4}\u{9b}/");
+        assert_eq!(norm("/caf\u{e9}/./x").unwrap(), "/caf\u{e9}/x");
     }
 
     #[test]
