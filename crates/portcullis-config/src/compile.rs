@@ -17,19 +17,23 @@ use portcullis_inspect::media::MediaType;
 use portcullis_inspect::xml::XmlLimits;
 use portcullis_inspect::{
     BodySizePolicy, ClamdAddress, ContentTypePolicy, JsonThreatPolicy, MalwareScanPolicy, MaskAction, MaskRules,
-    ResponseMaskPolicy, ResponseSizePolicy, ScanFailure, SyntaxChecks, XmlThreatPolicy,
+    OpenApiOptions, OpenApiPolicy, ResponseMaskPolicy, ResponseSizePolicy, ScanFailure, SyntaxChecks, XmlThreatPolicy,
 };
 use portcullis_proxy::access_log::{LogDestination, LogMasking};
 use portcullis_proxy::metrics::Metrics;
 use portcullis_proxy::policy::{CookieFlags, IpFilterPolicy, SecurityHeadersPolicy};
 use portcullis_proxy::upstream::{Health, Timeouts, Upstream, UpstreamSettings};
 use portcullis_proxy::{HttpLimits, ListenerSettings, Snapshot};
+use portcullis_ratelimit::{
+    Algorithm, ConcurrencyPolicy, HeaderStyle, KeyPart, KeySpec, Limit, OnLimit, Quota, QuotaPeriod, Rate,
+    RateLimitPolicy, Store,
+};
 use portcullis_tls::{CertificateFiles, ClientAuth, ServerTls, UpstreamTls};
 use serde_saphyr::{Location, Spanned};
 
 use crate::spec::{
-    CertificateSpec, ConfigSpec, HeaderSetting, JsonThreatSpec, ListenerSpec, MalwareScanSpec, PolicySpec,
-    ResponseMaskSpec, RouteSpec, SecurityHeadersSpec, UpstreamSpec, XmlThreatSpec,
+    CertificateSpec, ConfigSpec, HeaderSetting, JsonThreatSpec, LimitSpec, ListenerSpec, MalwareScanSpec, OpenApiSpec,
+    PolicySpec, RateLimitSpec, ResponseMaskSpec, RouteSpec, SecurityHeadersSpec, UpstreamSpec, XmlThreatSpec,
 };
 use crate::{ConfigError, RuntimeSettings};
 
@@ -335,7 +339,7 @@ impl<'a> Compiler<'a> {
             self.error(at, format!("{path}.upstream"), format!("no upstream is named {:?}", spec.upstream));
         }
         let lifecycle = self.lifecycle(at, &path, spec)?;
-        let compiled = self.policies(at, &path, &spec.policies);
+        let compiled = self.policies(at, &path, &spec.name, &spec.policies);
         let headers = self.security_headers(at, &format!("{path}.security_headers"), &spec.security_headers, global)?;
         let mut policies = compiled.policies;
         policies.push(Arc::new(headers));
@@ -355,7 +359,7 @@ impl<'a> Compiler<'a> {
     }
 
     /// Compiles a route's policy list, in order.
-    fn policies(&mut self, at: Option<Location>, path: &str, specs: &[PolicySpec]) -> CompiledPolicies {
+    fn policies(&mut self, at: Option<Location>, path: &str, route: &str, specs: &[PolicySpec]) -> CompiledPolicies {
         let has_json = specs.iter().any(|p| matches!(p, PolicySpec::JsonThreat(_)));
         let has_xml = specs.iter().any(|p| matches!(p, PolicySpec::XmlThreat(_)));
         let mut out = CompiledPolicies::default();
@@ -388,6 +392,21 @@ impl<'a> Compiler<'a> {
                     let Some(policy) = self.malware_scan(at, &here, s) else { continue };
                     Arc::new(policy)
                 }
+                PolicySpec::OpenApi(s) => {
+                    let Some(policy) = self.open_api(at, &here, s) else { continue };
+                    Arc::new(policy)
+                }
+                PolicySpec::Concurrency(s) => {
+                    let Some(key) = self.key_spec(at, &here, &s.key, None, None) else { continue };
+                    if s.max == 0 {
+                        self.error(at, format!("{here}.max"), "must be at least 1");
+                    }
+                    Arc::new(ConcurrencyPolicy::new(route, &s.name, key, s.max))
+                }
+                PolicySpec::RateLimit(s) => {
+                    let Some(policy) = self.rate_limit(at, &here, route, s) else { continue };
+                    Arc::new(policy)
+                }
                 PolicySpec::ResponseSize(s) => {
                     out.max_response_body = Some(out.max_response_body.map_or(s.max.0, |m: u64| m.min(s.max.0)));
                     Arc::new(ResponseSizePolicy::new(s.max.0))
@@ -413,6 +432,141 @@ impl<'a> Compiler<'a> {
                 })
             })
             .collect()
+    }
+
+    fn rate_limit(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        route: &str,
+        spec: &RateLimitSpec,
+    ) -> Option<RateLimitPolicy> {
+        if spec.limits.is_empty() {
+            self.error(at, format!("{path}.limits"), "at least one limit is required");
+        }
+        let mut limits = Vec::new();
+        let mut names = Vec::new();
+        for (i, l) in spec.limits.iter().enumerate() {
+            let here = format!("{path}.limits[{i}]");
+            if names.contains(&l.name) {
+                self.error(at, format!("{here}.name"), format!("limit {:?} is defined twice", l.name));
+            }
+            names.push(l.name.clone());
+            if let Some(limit) = self.limit(at, &here, route, l) {
+                limits.push(limit);
+            }
+        }
+        let on_limit = match self.choice(
+            at,
+            &format!("{path}.on_limit"),
+            spec.on_limit.as_deref(),
+            &[("reject", false), ("delay", true)],
+        )? {
+            false => OnLimit::Reject,
+            true => OnLimit::Delay { max: Self::duration(spec.max_delay, Duration::from_secs(1)) },
+        };
+        let headers = self.choice(
+            at,
+            &format!("{path}.headers"),
+            spec.headers.as_deref(),
+            &[
+                ("draft", HeaderStyle::Draft),
+                ("legacy", HeaderStyle::Legacy),
+                ("both", HeaderStyle::Both),
+                ("none", HeaderStyle::None),
+            ],
+        )?;
+        (limits.len() == spec.limits.len()).then(|| RateLimitPolicy::new(limits, on_limit, headers, Store::global()))
+    }
+
+    fn limit(&mut self, at: Option<Location>, path: &str, route: &str, spec: &LimitSpec) -> Option<Limit> {
+        let key = self.key_spec(at, path, &spec.key, spec.ipv4_prefix, spec.ipv6_prefix)?;
+        let kind = self.choice(
+            at,
+            &format!("{path}.algorithm"),
+            spec.algorithm.as_deref(),
+            &[("gcra", 0u8), ("sliding_window", 1), ("quota", 2)],
+        )?;
+        let algorithm = if kind == 2 {
+            let period = self.choice(
+                at,
+                &format!("{path}.period"),
+                spec.period.as_deref(),
+                &[("day", QuotaPeriod::Day), ("month", QuotaPeriod::Month)],
+            )?;
+            let zone = spec.time_zone.as_deref().unwrap_or("UTC");
+            let time_zone = jiff_zone(zone).map_err(|e| self.error(at, format!("{path}.time_zone"), e)).ok()?;
+            let Some(limit) = spec.quota.filter(|&q| q > 0) else {
+                self.error(at, format!("{path}.quota"), "a quota needs `quota: N` (N > 0)");
+                return None;
+            };
+            Algorithm::Quota(Quota { limit, period, time_zone })
+        } else {
+            let Some(rate) = spec.rate.as_deref().and_then(parse_rate) else {
+                self.error(at, format!("{path}.rate"), "needs `rate: N/s` (or /m, /h, /d) with N > 0");
+                return None;
+            };
+            if kind == 0 {
+                Algorithm::Gcra { rate, burst: spec.burst.unwrap_or(rate.count).max(1) }
+            } else {
+                Algorithm::SlidingWindow(rate)
+            }
+        };
+        Some(Limit::new(route, &spec.name, key, algorithm))
+    }
+
+    /// `[client_ip, route, method, header:NAME]` and the address prefixes.
+    fn key_spec(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        parts: &[String],
+        v4: Option<u8>,
+        v6: Option<u8>,
+    ) -> Option<KeySpec> {
+        let mut parsed = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let one = match part.as_str() {
+                "client_ip" => Some(KeyPart::ClientIp),
+                "route" => Some(KeyPart::Route),
+                "method" => Some(KeyPart::Method),
+                other => other
+                    .strip_prefix("header:")
+                    .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+                    .map(KeyPart::Header),
+            };
+            match one {
+                Some(p) => parsed.push(p),
+                None => self.error(
+                    at,
+                    format!("{path}.key[{i}]"),
+                    format!("{part:?} is not client_ip, route, method or header:NAME"),
+                ),
+            }
+        }
+        let (v4, v6) = (v4.unwrap_or(32), v6.unwrap_or(64));
+        if v4 > 32 || v6 > 128 {
+            self.error(at, path, "ipv4_prefix is at most 32 and ipv6_prefix at most 128");
+            return None;
+        }
+        (parsed.len() == parts.len()).then_some(KeySpec { parts: parsed, ipv4_prefix: v4, ipv6_prefix: v6 })
+    }
+
+    /// Reads and compiles an OpenAPI document (relative to the config file).
+    fn open_api(&mut self, at: Option<Location>, path: &str, spec: &OpenApiSpec) -> Option<OpenApiPolicy> {
+        if spec.base_path.as_deref().is_some_and(|p| !p.starts_with('/')) {
+            self.error(at, format!("{path}.base_path"), "must be an absolute path such as /v1");
+            return None;
+        }
+        let file = self.base.join(&spec.document);
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| self.error(at, format!("{path}.document"), format!("cannot read {}: {e}", file.display())))
+            .ok()?;
+        let options =
+            OpenApiOptions { base_path: spec.base_path.clone(), reject_unknown_query: spec.reject_unknown_query };
+        OpenApiPolicy::compile(&text, options)
+            .map_err(|e| self.error(at, format!("{path}.document"), format!("{}: {e}", spec.document)))
+            .ok()
     }
 
     /// One of a fixed set of words; absent means the first.
@@ -761,6 +915,25 @@ fn xml_limits(s: &XmlThreatSpec) -> XmlLimits {
         max_name_len: s.max_name_len.unwrap_or(d.max_name_len),
         max_namespaces: s.max_namespaces.unwrap_or(d.max_namespaces),
     }
+}
+
+/// `100/s`, `6000/m`, `10/h`, `1000/d`.
+fn parse_rate(text: &str) -> Option<Rate> {
+    let (count, unit) = text.split_once('/')?;
+    let count: u64 = count.trim().parse().ok().filter(|&c| c > 0)?;
+    let secs = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    Some(Rate { count, period: Duration::from_secs(secs) })
+}
+
+/// An IANA time zone from the system's zoneinfo.
+fn jiff_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
+    jiff::tz::TimeZone::get(name).map_err(|e| format!("{name:?} is not a known time zone: {e}"))
 }
 
 fn parse_net(text: &str) -> Option<IpNet> {

@@ -274,6 +274,91 @@ pub enum PolicySpec {
     ResponseSize(SizeSpec),
     /// Malware scanning of uploads with ClamAV (403 when infected).
     MalwareScan(MalwareScanSpec),
+    /// Rate limits and quotas, checked together (429).
+    RateLimit(RateLimitSpec),
+    /// Requests in flight per key (429).
+    Concurrency(ConcurrencySpec),
+    /// Requests validated against an OpenAPI 3.0/3.1 document: undeclared
+    /// paths (404) and methods (405), parameters and JSON bodies (400).
+    OpenApi(OpenApiSpec),
+}
+
+/// `open_api`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenApiSpec {
+    /// The OpenAPI 3.0/3.1 document, YAML or JSON, relative to this file.
+    pub document: String,
+    /// A prefix removed from request paths before they are matched against
+    /// the document's paths (e.g. `/v1`).
+    #[serde(default)]
+    pub base_path: Option<String>,
+    /// Refuse query parameters the operation does not declare (default false).
+    #[serde(default)]
+    pub reject_unknown_query: bool,
+}
+
+/// `concurrency`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencySpec {
+    /// Name for metrics.
+    pub name: String,
+    /// What is counted together (as for rate limits); `[route]` protects the backend.
+    pub key: Vec<String>,
+    /// Requests in flight at most.
+    pub max: u32,
+}
+
+/// `rate_limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// The limits; a request must fit all of them.
+    pub limits: Vec<LimitSpec>,
+    /// `reject` (default: 429 at once) or `delay` (wait up to `max_delay`).
+    #[serde(default)]
+    pub on_limit: Option<String>,
+    /// Longest wait in `delay` mode (default 1s).
+    #[serde(default)]
+    pub max_delay: Option<HumanDuration>,
+    /// `draft` (default: RateLimit-Policy and RateLimit), `legacy` (X-RateLimit-*), `both` or `none`.
+    #[serde(default)]
+    pub headers: Option<String>,
+}
+
+/// One limit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSpec {
+    /// Name for headers, metrics and logs.
+    pub name: String,
+    /// What is counted together: `client_ip`, `route`, `method`, `header:NAME`.
+    pub key: Vec<String>,
+    /// Group client addresses by this IPv4 prefix (default 32).
+    #[serde(default)]
+    pub ipv4_prefix: Option<u8>,
+    /// Group client addresses by this IPv6 prefix (default 64).
+    #[serde(default)]
+    pub ipv6_prefix: Option<u8>,
+    /// `gcra` (default), `sliding_window` or `quota`.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    /// `N/s`, `N/m`, `N/h` or `N/d` (gcra and sliding_window).
+    #[serde(default)]
+    pub rate: Option<String>,
+    /// Requests that may come at once (gcra; default: the rate's count).
+    #[serde(default)]
+    pub burst: Option<u64>,
+    /// Requests per period (quota).
+    #[serde(default)]
+    pub quota: Option<u64>,
+    /// `day` or `month` (quota).
+    #[serde(default)]
+    pub period: Option<String>,
+    /// IANA time zone whose calendar resets the quota (default UTC).
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// `malware_scan`.

@@ -1,6 +1,9 @@
 //! Per-request context shared by the policies of one exchange.
 
+use std::any::Any;
 use std::net::IpAddr;
+
+use http::{HeaderName, HeaderValue};
 use std::sync::Arc;
 
 /// The verified client certificate of a mutual-TLS connection.
@@ -29,4 +32,9 @@ pub struct Ctx {
     pub route: Option<Arc<str>>,
     /// The reason code of a denial or failure, for the access log.
     pub reason: Option<&'static str>,
+    /// Headers policies add to the response, whatever it is (e.g. `RateLimit`).
+    pub response_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Values held until the response has been sent in full, then dropped
+    /// (e.g. a concurrency slot).
+    pub holds: Vec<Box<dyn Any + Send + Sync>>,
 }

@@ -1,7 +1,7 @@
 //! A denial: the status the client gets and the reason code the log gets.
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
 
 /// Why a request is refused. The client sees only the status and a generic
 /// error word; `reason` is a stable code for logs and metrics.
@@ -13,6 +13,8 @@ pub struct Deny {
     pub reason: &'static str,
     /// Value of the `Allow` header, for 405 answers.
     pub allow: Option<HeaderValue>,
+    /// Further headers of the answer (`Retry-After`, `RateLimit`, …).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Close the connection after answering (framing is in doubt).
     pub close: bool,
 }
@@ -20,7 +22,7 @@ pub struct Deny {
 impl Deny {
     /// A denial with `status` and `reason`, keeping the connection open.
     pub fn new(status: StatusCode, reason: &'static str) -> Self {
-        Self { status, reason, allow: None, close: false }
+        Self { status, reason, allow: None, headers: Vec::new(), close: false }
     }
 
     /// A `400 Bad Request` after which the connection is closed, because the

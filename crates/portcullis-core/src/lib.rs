@@ -9,7 +9,9 @@
 
 #![forbid(unsafe_code)]
 
+mod counters;
 mod ctx;
+pub mod decode;
 mod deny;
 pub mod ip;
 mod lifecycle;
@@ -19,6 +21,7 @@ mod request_id;
 mod route;
 pub mod time;
 
+pub use counters::{Counter, counters, render_counters};
 pub use ctx::{ClientCert, Ctx};
 pub use deny::{Deny, error_body, error_word};
 pub use lifecycle::Lifecycle;

@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use crate::decode::hex;
+
 /// Why a request path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -37,15 +39,6 @@ impl PathError {
             Self::ControlChar => "request.path.control_char",
             Self::Traversal => "request.path.traversal",
         }
-    }
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -11,9 +11,11 @@ mod malware;
 mod mask;
 pub mod media;
 pub mod multipart;
+pub mod openapi;
 mod policies;
 pub mod xml;
 
 pub use malware::{ClamdAddress, MalwareScanPolicy, ScanFailure};
 pub use mask::{MaskAction, MaskRules, ResponseMaskPolicy, ResponseSizePolicy};
+pub use openapi::{OpenApiError, OpenApiOptions, OpenApiPolicy};
 pub use policies::{BodySizePolicy, ContentTypePolicy, JsonThreatPolicy, SyntaxChecks, XmlThreatPolicy};

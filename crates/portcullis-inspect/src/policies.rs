@@ -3,19 +3,31 @@
 
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::request::Parts;
-use http::{Method, StatusCode};
+use http::{Method, StatusCode, Version};
 use portcullis_core::{BodyInspector, Ctx, Deny, Policy, Step, Verdict};
 
 use crate::json::{JsonLimits, JsonScanner};
 use crate::media::{MediaType, accepted};
 use crate::xml::{XmlLimits, scan as scan_xml};
 
-/// Whether the request carries (or may carry) a body.
+/// Whether the request carries (or may carry) a body. In HTTP/1.1 a body
+/// is announced by `Content-Length` or `Transfer-Encoding`, else there is
+/// none (RFC 9112 §6.3); an HTTP/2 request without `content-length` may
+/// still send data.
 fn has_body(req: &Parts) -> bool {
     let declared = req.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    declared.is_some_and(|n| n > 0)
-        || req.headers.contains_key(TRANSFER_ENCODING)
-        || matches!(req.method, Method::POST | Method::PUT | Method::PATCH) && declared.is_none()
+    match declared {
+        Some(n) => n > 0,
+        None => {
+            req.headers.contains_key(TRANSFER_ENCODING)
+                || req.version >= Version::HTTP_2 && matches!(req.method, Method::POST | Method::PUT | Method::PATCH)
+        }
+    }
+}
+
+/// The declared media type of a request that has a body.
+fn declared_body(req: &Parts) -> Option<MediaType> {
+    if has_body(req) { declared(req) } else { None }
 }
 
 /// The declared media type of the body, if any and well-formed.
@@ -81,7 +93,7 @@ impl Policy for ContentTypePolicy {
     }
 
     fn body_inspector(&self, req: &Parts, _cx: &Ctx) -> Option<Box<dyn BodyInspector>> {
-        let media = declared(req)?;
+        let media = declared_body(req)?;
         if self.syntax.json && media.is_json() {
             return Some(Box::new(JsonInspector::new(JsonLimits::syntax_only())));
         }

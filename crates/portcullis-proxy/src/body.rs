@@ -50,6 +50,8 @@ pub(crate) struct Completion {
     pub(crate) metrics: Arc<RouteMetrics>,
     pub(crate) status: u16,
     pub(crate) log: Option<(Box<LogRecord>, AccessLog)>,
+    /// Dropped when the response is over (e.g. concurrency slots).
+    pub(crate) holds: Vec<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 /// The body of every response Portcullis sends.
@@ -134,6 +136,8 @@ impl ResponseBody {
             }
             log.send(record);
         }
+        // The response is over: release what policies held for its duration.
+        drop(done.holds);
     }
 }
 

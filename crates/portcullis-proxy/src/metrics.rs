@@ -145,6 +145,7 @@ impl Metrics {
             }
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
+        portcullis_core::render_counters(&mut out);
         out
     }
 }

@@ -70,6 +70,8 @@ pub(crate) async fn handle(
         client_cert: conn.client_cert.clone(),
         route: None,
         reason: None,
+        response_headers: Vec::new(),
+        holds: Vec::new(),
     };
     let record = shared.access_log.as_ref().map(|log| {
         let record = LogRecord {
@@ -132,6 +134,9 @@ pub(crate) async fn handle(
             parts.headers.append(header::LINK, link.clone());
         }
     }
+    for (name, value) in cx.response_headers.drain(..) {
+        parts.headers.append(name, value);
+    }
     let policies: &[Arc<dyn Policy>] = route.map_or(&snapshot.default_policies, |r| &r.policies);
     for policy in policies {
         policy.on_response(&mut parts, &cx);
@@ -146,7 +151,7 @@ pub(crate) async fn handle(
         record.reason = cx.reason;
         (record, log)
     });
-    body.on_complete(Completion { start, metrics, status, log });
+    body.on_complete(Completion { start, metrics, status, log, holds: std::mem::take(&mut cx.holds) });
     response = Response::from_parts(parts, body);
     Ok(response)
 }
@@ -311,7 +316,7 @@ fn route_request<'s>(snapshot: &'s Snapshot, conn: &ConnInfo, head: &Parts) -> R
     if target_len > snapshot.limits.max_uri_bytes {
         return Err(Deny::new(StatusCode::URI_TOO_LONG, "request.target.too_long"));
     }
-    hygiene::check_framing(head)?;
+    hygiene::check_transfer_encoding(head)?;
     let host = hygiene::request_host(head)?;
     let path = normalize_path(head.uri.path()).map_err(|e| Deny::malformed(e.reason()))?;
     if let Some(port) = snapshot.listeners[conn.listener].redirect_https {
@@ -469,6 +474,9 @@ fn own_response(deny: &Deny, cx: &Ctx, version: Version) -> Response<ResponseBod
     set_json(headers, length);
     if let Some(allow) = &deny.allow {
         headers.insert(header::ALLOW, allow.clone());
+    }
+    for (name, value) in &deny.headers {
+        headers.append(name.clone(), value.clone());
     }
     if deny.close && version <= Version::HTTP_11 {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));

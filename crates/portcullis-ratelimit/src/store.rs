@@ -1,0 +1,151 @@
+//! The in-process counter store: sharded maps behind uncontended mutexes,
+//! with a bound on the number of keys. When a shard is full, keys back at
+//! their full budget are dropped first; only if none is idle is an active
+//! key evicted (and counted), so memory stays bounded under a key flood.
+
+use std::collections::HashMap;
+use std::hash::RandomState;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant;
+
+use jiff::Timestamp;
+use portcullis_core::{Counter, counters};
+
+use crate::algorithm::{Algorithm, Decision, State};
+
+const SHARDS: usize = 64;
+/// Keys the process keeps at most (all limits together).
+const MAX_KEYS: usize = 250_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    state: State,
+    /// Monotonic time after which the key is back at its full budget.
+    idle_after: u64,
+}
+
+/// Counters of every limit, shared across configuration reloads.
+#[derive(Debug)]
+pub struct Store {
+    shards: Box<[Mutex<HashMap<u64, Entry>>]>,
+    per_shard: usize,
+    epoch: Instant,
+    pub(crate) hasher: RandomState,
+    evictions: Arc<Counter>,
+}
+
+impl Store {
+    /// A store for at most `max_keys` keys.
+    pub fn new(max_keys: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: max_keys.div_ceil(SHARDS).max(1),
+            epoch: Instant::now(),
+            hasher: RandomState::new(),
+            evictions: counters().counter(
+                "portcullis_ratelimit_evictions_total",
+                "Active rate-limit keys evicted because the store was full.",
+                &[],
+            ),
+        }
+    }
+
+    /// The process's store: counters survive reloads.
+    pub fn global() -> &'static Store {
+        static STORE: OnceLock<Store> = OnceLock::new();
+        STORE.get_or_init(|| Store::new(MAX_KEYS))
+    }
+
+    /// Monotonic nanoseconds since the store was made.
+    pub(crate) fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn shard_of(key: u64) -> usize {
+        usize::try_from(key % SHARDS as u64).unwrap_or(0)
+    }
+
+    /// Decides every `(key, algorithm)` at once; commits only if all allow.
+    pub(crate) fn decide_all(&self, checks: &[(u64, &Algorithm)]) -> Vec<Decision> {
+        let now = self.now();
+        let wall = Timestamp::now();
+        let mut order: Vec<usize> = checks.iter().map(|(k, _)| Self::shard_of(*k)).collect();
+        order.sort_unstable();
+        order.dedup();
+        // Locked in ascending order, so concurrent requests cannot deadlock.
+        let mut guards: Vec<MutexGuard<'_, HashMap<u64, Entry>>> =
+            order.iter().map(|&i| self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)).collect();
+        // The position of a key's shard among the locked ones.
+        let shard = |key: u64| -> usize { order.binary_search(&Self::shard_of(key)).unwrap_or(0) };
+        let decisions: Vec<Decision> = checks
+            .iter()
+            .map(|(key, alg)| {
+                let g = shard(*key);
+                let state = guards[g].get(key).map(|e| e.state);
+                alg.decide(state, now, wall)
+            })
+            .collect();
+        if decisions.iter().all(|d| d.allowed) {
+            for ((key, alg), decision) in checks.iter().zip(&decisions) {
+                let g = shard(*key);
+                let idle_after = now.saturating_add(decision.reset.saturating_mul(1_000_000_000));
+                let map = &mut guards[g];
+                if map.len() >= self.per_shard && !map.contains_key(key) {
+                    self.make_room(map, alg, now, wall);
+                }
+                map.insert(*key, Entry { state: decision.next, idle_after });
+            }
+        }
+        decisions
+    }
+
+    fn make_room(&self, map: &mut HashMap<u64, Entry>, alg: &Algorithm, now: u64, wall: Timestamp) {
+        map.retain(|_, e| e.idle_after > now && !alg.is_idle(e.state, now, wall));
+        if map.len() >= self.per_shard
+            && let Some(&victim) = map.keys().next()
+        {
+            map.remove(&victim);
+            self.evictions.inc();
+        }
+    }
+
+    /// Keys held now (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len()).sum()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::algorithm::Rate;
+
+    #[test]
+    fn a_refusal_consumes_no_other_budget() {
+        let store = Store::new(1000);
+        let loose = Algorithm::Gcra { rate: Rate { count: 100, period: Duration::from_secs(1) }, burst: 100 };
+        let tight = Algorithm::Gcra { rate: Rate { count: 1, period: Duration::from_secs(60) }, burst: 1 };
+        assert!(store.decide_all(&[(1, &loose), (2, &tight)]).iter().all(|d| d.allowed));
+        let second = store.decide_all(&[(1, &loose), (2, &tight)]);
+        assert!(second[0].allowed && !second[1].allowed);
+        // The loose limit was not charged for the refused request: 99 left, not 98.
+        assert_eq!(store.decide_all(&[(1, &loose)])[0].remaining, 98);
+    }
+
+    #[test]
+    fn a_key_flood_stays_bounded() {
+        let store = Store::new(640);
+        let alg = Algorithm::Gcra { rate: Rate { count: 1, period: Duration::from_secs(3600) }, burst: 1 };
+        for key in 0..100_000u64 {
+            store.decide_all(&[(key, &alg)]);
+        }
+        assert!(store.len() <= 640, "{}", store.len());
+    }
+}
