@@ -37,4 +37,7 @@ pub struct Ctx {
     /// Values held until the response has been sent in full, then dropped
     /// (e.g. a concurrency slot).
     pub holds: Vec<Box<dyn Any + Send + Sync>>,
+    /// Typed per-request values one phase leaves for a later one (e.g. the
+    /// OpenAPI operation matched on the way in, for the response check).
+    pub extensions: http::Extensions,
 }

@@ -72,6 +72,7 @@ pub(crate) async fn handle(
         reason: None,
         response_headers: Vec::new(),
         holds: Vec::new(),
+        extensions: http::Extensions::new(),
     };
     let record = shared.access_log.as_ref().map(|log| {
         let record = LogRecord {

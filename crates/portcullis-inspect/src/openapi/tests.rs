@@ -116,6 +116,7 @@ fn cx() -> Ctx {
         reason: None,
         response_headers: Vec::new(),
         holds: Vec::new(),
+        extensions: http::Extensions::new(),
     }
 }
 
