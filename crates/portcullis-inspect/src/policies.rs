@@ -155,7 +155,7 @@ impl Policy for JsonThreatPolicy {
     }
 
     fn body_inspector(&self, req: &Parts, _cx: &Ctx) -> Option<Box<dyn BodyInspector>> {
-        declared(req)
+        declared_body(req)
             .filter(MediaType::is_json)
             .map(|_| Box::new(JsonInspector::new(self.limits.clone())) as Box<dyn BodyInspector>)
     }
@@ -180,7 +180,7 @@ impl Policy for XmlThreatPolicy {
     }
 
     fn body_inspector(&self, req: &Parts, _cx: &Ctx) -> Option<Box<dyn BodyInspector>> {
-        declared(req)
+        declared_body(req)
             .filter(MediaType::is_xml)
             .map(|_| Box::new(XmlInspector { limits: self.limits.clone() }) as Box<dyn BodyInspector>)
     }

@@ -91,6 +91,25 @@ async fn bodies_must_be_what_they_declare_and_within_limits() {
     assert!(upstream.seen().iter().all(|s| !s.body.starts_with(b"[")), "no refused JSON reached the upstream");
 }
 
+/// Found by the CRS corpus run (920470-8, 920620-1, 921421-6 and more): many
+/// clients send a JSON Content-Type on every request, bodiless ones too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_bodiless_requests_declaring_json_or_xml_pass() {
+    let upstream = TestUpstream::start().await;
+    let gw = Gateway::start(BIN, &config(&upstream, GUARDED));
+    let requests = [
+        "GET /a HTTP/1.1\r\nHost: api.test\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: api.test\r\nContent-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: api.test\r\nContent-Type: text/xml\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        // RFC 9112 §6.3: no Content-Length and no Transfer-Encoding means no body.
+        "POST /a HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n",
+    ];
+    for request in requests {
+        assert_eq!(raw::request(gw.addr(), request).await.status, 200, "{request}");
+    }
+    assert_eq!(upstream.count(), 4);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xml_external_entities_and_bombs_never_reach_the_upstream() {
     let upstream = TestUpstream::start().await;
