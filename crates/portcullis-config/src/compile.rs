@@ -393,6 +393,8 @@ impl<'a> Compiler<'a> {
                     Arc::new(policy)
                 }
                 PolicySpec::OpenApi(s) => {
+                    // Response checks need the buffered response body.
+                    out.rewrites_responses |= s.validate_responses;
                     let Some(policy) = self.open_api(at, &here, s) else { continue };
                     Arc::new(policy)
                 }
@@ -562,8 +564,11 @@ impl<'a> Compiler<'a> {
         let text = std::fs::read_to_string(&file)
             .map_err(|e| self.error(at, format!("{path}.document"), format!("cannot read {}: {e}", file.display())))
             .ok()?;
-        let options =
-            OpenApiOptions { base_path: spec.base_path.clone(), reject_unknown_query: spec.reject_unknown_query };
+        let options = OpenApiOptions {
+            base_path: spec.base_path.clone(),
+            reject_unknown_query: spec.reject_unknown_query,
+            validate_responses: spec.validate_responses,
+        };
         OpenApiPolicy::compile(&text, options)
             .map_err(|e| self.error(at, format!("{path}.document"), format!("{}: {e}", spec.document)))
             .ok()

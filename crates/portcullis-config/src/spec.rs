@@ -296,6 +296,11 @@ pub struct OpenApiSpec {
     /// Refuse query parameters the operation does not declare (default false).
     #[serde(default)]
     pub reject_unknown_query: bool,
+    /// Check JSON responses against the schema the operation declares for
+    /// their status and log a warning when one does not match; report-only,
+    /// the response is sent unchanged (default false).
+    #[serde(default)]
+    pub validate_responses: bool,
 }
 
 /// `concurrency`.

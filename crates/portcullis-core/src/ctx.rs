@@ -41,3 +41,22 @@ pub struct Ctx {
     /// OpenAPI operation matched on the way in, for the response check).
     pub extensions: http::Extensions,
 }
+
+impl Ctx {
+    /// The context of a request from `peer_ip`, on behalf of `client_ip`
+    /// (the same unless a trusted proxy reported another), over TLS or not.
+    pub fn new(request_id: Arc<str>, client_ip: IpAddr, peer_ip: IpAddr, is_tls: bool) -> Self {
+        Self {
+            request_id,
+            client_ip,
+            peer_ip,
+            is_tls,
+            client_cert: None,
+            route: None,
+            reason: None,
+            response_headers: Vec::new(),
+            holds: Vec::new(),
+            extensions: http::Extensions::new(),
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The data-plane vocabulary of Portcullis: the [`Policy`] trait and its
 //! [`Verdict`], the per-request [`Ctx`], the generic client-facing error,
-//! path normalization and the route table.
+//! path normalization, the decoded [`RequestView`] policies share, and the
+//! route table.
 //!
 //! This crate does no IO and knows no file format. The one design decision a
 //! reader must know: everything here is compiled once (at configuration load)
@@ -20,6 +21,7 @@ mod policy;
 mod request_id;
 mod route;
 pub mod time;
+pub mod view;
 
 pub use counters::{Counter, counters, render_counters};
 pub use ctx::{ClientCert, Ctx};
@@ -29,3 +31,4 @@ pub use path::{PathError, normalize_path};
 pub use policy::{BodyInspector, BodyRewriter, Policy, PolicyError, PolicyResult, Step, Verdict};
 pub use request_id::RequestIds;
 pub use route::{Lookup, MatchKind, MethodSet, Route, RouteTable, RouteTableBuilder, RouteTableError};
+pub use view::RequestView;

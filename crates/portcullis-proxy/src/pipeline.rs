@@ -62,18 +62,9 @@ pub(crate) async fn handle(
         }
         _ => shared.ids.next_id(),
     };
-    let mut cx = Ctx {
-        request_id,
-        client_ip: forward::client_ip(&head.headers, conn.peer.ip(), &snapshot.trusted_proxies),
-        peer_ip: conn.peer.ip(),
-        is_tls: conn.is_tls,
-        client_cert: conn.client_cert.clone(),
-        route: None,
-        reason: None,
-        response_headers: Vec::new(),
-        holds: Vec::new(),
-        extensions: http::Extensions::new(),
-    };
+    let client_ip = forward::client_ip(&head.headers, conn.peer.ip(), &snapshot.trusted_proxies);
+    let mut cx = Ctx::new(request_id, client_ip, conn.peer.ip(), conn.is_tls);
+    cx.client_cert.clone_from(&conn.client_cert);
     let record = shared.access_log.as_ref().map(|log| {
         let record = LogRecord {
             start_unix_ms: portcullis_core::time::now_unix_millis(),

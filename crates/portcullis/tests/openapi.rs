@@ -148,3 +148,36 @@ async fn unknown_query_parameters_can_be_refused() {
     assert_eq!(raw::get(gw.addr(), "api.test", "/v1/users?limit=10").await.status, 200);
     assert_eq!(upstream.count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_that_do_not_match_are_reported_and_sent_unchanged() {
+    let upstream = TestUpstream::start().await;
+    let checking = format!("{ROUTES}        validate_responses: true\n");
+    let gw = gateway(&upstream, &checking);
+    let addr = gw.addr();
+
+    // The upstream's `{"ok":true}` is what the document declares for /users/me.
+    let conforming = raw::get(addr, "api.test", "/v1/users/me").await;
+    assert_eq!((conforming.status, conforming.text().as_str()), (200, r#"{"ok":true}"#));
+    let conforming_id = conforming.header("x-request-id").expect("a request id").to_owned();
+
+    // DELETE declares `ok` as a word: the answer does not match, and still reaches the client.
+    let deleted = raw::request(addr, &request("DELETE", USER, "", "")).await;
+    assert_eq!((deleted.status, deleted.text().as_str()), (200, r#"{"ok":true}"#), "sent unchanged");
+    let deleted_id = deleted.header("x-request-id").expect("a request id").to_owned();
+    assert!(
+        gw.wait_for_log(&format!("request_id={deleted_id}"), Duration::from_secs(5)),
+        "the mismatch is logged: {:?}",
+        gw.stderr()
+    );
+    let stderr = gw.stderr();
+    let warning = stderr.iter().find(|line| line.contains(&deleted_id)).unwrap();
+    assert!(warning.contains("WARN") && warning.contains("Response does not match the OpenAPI document."), "{warning}");
+    for field in ["operation=DELETE /users/{id}", "status=200", r#"instance_path="/ok""#] {
+        assert!(warning.contains(field), "{field} in {warning}");
+    }
+    // Lines are read in order: the conforming answer, logged first if at all, was not.
+    assert!(!stderr.iter().any(|line| line.contains(&conforming_id)), "{stderr:?}");
+    assert_eq!(upstream.count(), 2);
+    assert_eq!(reason(&gw, 2), "", "the access log records no refusal");
+}

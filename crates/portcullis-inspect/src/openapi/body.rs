@@ -1,5 +1,6 @@
 //! Request bodies: which media types an operation accepts, whether a body
-//! is required, and the JSON Schema check of JSON bodies.
+//! is required, and the JSON Schema check of JSON bodies. The `content`
+//! map is shared with responses.
 
 use std::sync::Arc;
 
@@ -19,28 +20,28 @@ use crate::media::MediaType;
 /// The reason code of every body refusal.
 const REASON: &str = "inspect.openapi.body";
 
-/// One `content` entry of a request body.
+/// One `content` entry of a request body or response.
 #[derive(Debug)]
-struct Entry {
+pub(super) struct Entry {
     /// The media range as declared (`application/json`, `application/*`).
     range: MediaType,
     /// The schema of JSON bodies of this type.
-    validator: Option<Arc<Validator>>,
+    pub(super) validator: Option<Arc<Validator>>,
 }
 
-/// An operation's `requestBody`.
-#[derive(Debug)]
-pub(super) struct RequestBody {
-    required: bool,
+/// The `content` map of a request body or response: the media ranges it
+/// declares and the compiled schemas of the JSON ones.
+#[derive(Debug, Default)]
+pub(super) struct Content {
     /// Most specific range first.
-    content: Vec<Entry>,
+    entries: Vec<Entry>,
 }
 
-impl RequestBody {
-    /// Compiles the (already resolved) request body object at `pointer`.
+impl Content {
+    /// Compiles the `content` of the (already resolved) request body or
+    /// response object at `pointer`.
     pub(super) fn compile(schemas: &Schemas<'_>, pointer: &str, object: &Value) -> Result<Self, OpenApiError> {
-        let required = object.get("required").and_then(Value::as_bool).unwrap_or(false);
-        let mut content = Vec::new();
+        let mut entries = Vec::new();
         for (media, entry) in object.get("content").and_then(Value::as_object).into_iter().flatten() {
             let range = MediaType::parse(media)
                 .ok_or_else(|| invalid(pointer, format!("{media:?} is not a media type or range")))?;
@@ -50,14 +51,34 @@ impl RequestBody {
                 }
                 _ => None,
             };
-            content.push(Entry { range, validator });
+            entries.push(Entry { range, validator });
         }
-        content.sort_by_key(|e| std::cmp::Reverse(u8::from(e.range.kind != "*") + u8::from(e.range.subtype != "*")));
-        Ok(Self { required, content })
+        entries.sort_by_key(|e| std::cmp::Reverse(u8::from(e.range.kind != "*") + u8::from(e.range.subtype != "*")));
+        Ok(Self { entries })
+    }
+
+    /// The most specific entry that admits `media`.
+    pub(super) fn entry(&self, media: &MediaType) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.range.admits(media))
+    }
+}
+
+/// An operation's `requestBody`.
+#[derive(Debug)]
+pub(super) struct RequestBody {
+    required: bool,
+    content: Content,
+}
+
+impl RequestBody {
+    /// Compiles the (already resolved) request body object at `pointer`.
+    pub(super) fn compile(schemas: &Schemas<'_>, pointer: &str, object: &Value) -> Result<Self, OpenApiError> {
+        let required = object.get("required").and_then(Value::as_bool).unwrap_or(false);
+        Ok(Self { required, content: Content::compile(schemas, pointer, object)? })
     }
 
     fn entry(&self, media: &MediaType) -> Option<&Entry> {
-        self.content.iter().find(|e| e.range.admits(media))
+        self.content.entry(media)
     }
 }
 

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::body::RequestBody;
-use super::dialect;
+use super::dialect::{self, Direction};
 use super::document::{Document, escape};
 use super::error::{OpenApiError, invalid};
 use super::operations::{METHODS, PathEntry, PathTable, Template};
 use super::params::{In, Parameter};
+use super::response::Responses;
 use super::schema::Schemas;
 
 /// One compiled operation.
@@ -21,6 +22,8 @@ pub(super) struct Operation {
     pub(super) parameters: Vec<Parameter>,
     /// The request body, if the operation declares one.
     pub(super) body: Option<RequestBody>,
+    /// The declared responses; empty unless responses are validated.
+    pub(super) responses: Responses,
 }
 
 /// The compiled document.
@@ -32,11 +35,21 @@ pub(super) struct Compiled {
     pub(super) operations: Vec<Operation>,
 }
 
-/// Parses, translates and compiles the document.
-pub(super) fn compile(text: &str) -> Result<Compiled, OpenApiError> {
+/// Parses, translates and compiles the document; the responses' schemas
+/// only when `with_responses`, so that a document whose responses are not
+/// validated is not refused for them.
+pub(super) fn compile(text: &str, with_responses: bool) -> Result<Compiled, OpenApiError> {
     let mut document = Document::parse(text)?;
-    dialect::translate(&mut document.root, document.version);
+    // The same schema may be applied both ways, with different `required`
+    // properties (see `dialect`): responses get their own translation.
+    let response_root = with_responses.then(|| {
+        let mut root = document.root.clone();
+        dialect::translate(&mut root, document.version, Direction::Response);
+        root
+    });
+    dialect::translate(&mut document.root, document.version, Direction::Request);
     let schemas = Schemas::new(&document.root)?;
+    let response_schemas = response_root.as_ref().map(Schemas::new).transpose()?;
     let mut operations = Vec::new();
     let mut entries = Vec::new();
     for (text, item) in document.root.get("paths").and_then(Value::as_object).into_iter().flatten() {
@@ -65,8 +78,13 @@ pub(super) fn compile(text: &str) -> Result<Compiled, OpenApiError> {
                 }
                 None => None,
             };
+            let responses = match &response_schemas {
+                Some(schemas) => Responses::compile(&document, schemas, &op_at, operation)?,
+                None => Responses::default(),
+            };
             *slot = Some(operations.len());
-            operations.push(Operation { label: format!("{method} {text}").into(), parameters: merged, body });
+            let label = format!("{method} {text}").into();
+            operations.push(Operation { label, parameters: merged, body, responses });
         }
         entries.push(PathEntry::new(template, indices));
     }

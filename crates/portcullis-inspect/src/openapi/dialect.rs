@@ -7,8 +7,9 @@
 //!   bounds; siblings of `$ref` are dropped, since 3.0 ignores them.
 //! * Both: `format: int32`/`int64` add their range, which JSON Schema's
 //!   format checker does not know; a `required` property that is `readOnly`
-//!   is not required of requests (OpenAPI 3.0.3 §4.7.24: "the required will
-//!   take effect on the response only").
+//!   is not required of requests, nor a `writeOnly` one of responses
+//!   (OpenAPI 3.0.3 §4.7.24: "the required will take effect on the response
+//!   only", and on the request only).
 
 use serde_json::{Map, Value, json};
 
@@ -54,16 +55,36 @@ const LIST: [&str; 4] = ["allOf", "anyOf", "oneOf", "prefixItems"];
 /// Subschema keywords whose value maps names to schemas.
 const MAP: [&str; 5] = ["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"];
 
+/// Which messages the schemas will be applied to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Direction {
+    /// Requests: `readOnly` properties are not required.
+    Request,
+    /// Responses: `writeOnly` properties are not required.
+    Response,
+}
+
+impl Direction {
+    /// The flag of properties not required in this direction.
+    fn exempt(self) -> &'static str {
+        match self {
+            Self::Request => "readOnly",
+            Self::Response => "writeOnly",
+        }
+    }
+}
+
 struct Walk<'a> {
     version: Version,
+    direction: Direction,
     /// The document before rewriting, to follow `$ref`s of properties.
     original: &'a Value,
 }
 
-/// Rewrites every schema of the document in place.
-pub(super) fn translate(root: &mut Value, version: Version) {
+/// Rewrites every schema of the document in place, for `direction`.
+pub(super) fn translate(root: &mut Value, version: Version, direction: Direction) {
     let original = root.clone();
-    let walk = Walk { version, original: &original };
+    let walk = Walk { version, direction, original: &original };
     walk.openapi(root, 0);
 }
 
@@ -104,7 +125,7 @@ impl Walk<'_> {
             map.retain(|key, _| key == "$ref");
             return;
         }
-        self.relax_read_only(map);
+        self.relax_required(map);
         for (key, child) in map.iter_mut() {
             let key = key.as_str();
             if ONE.contains(&key) {
@@ -129,21 +150,21 @@ impl Walk<'_> {
         }
     }
 
-    /// Drops `readOnly` properties from `required`.
-    fn relax_read_only(&self, map: &mut Map<String, Value>) {
+    /// Drops the properties exempt in this direction from `required`.
+    fn relax_required(&self, map: &mut Map<String, Value>) {
         let Some(Value::Object(properties)) = map.get("properties") else { return };
-        let read_only: Vec<String> =
-            properties.iter().filter(|(_, schema)| self.is_read_only(schema)).map(|(name, _)| name.clone()).collect();
-        if read_only.is_empty() {
+        let exempt: Vec<String> =
+            properties.iter().filter(|(_, schema)| self.is_exempt(schema)).map(|(name, _)| name.clone()).collect();
+        if exempt.is_empty() {
             return;
         }
         if let Some(Value::Array(required)) = map.get_mut("required") {
-            required.retain(|name| name.as_str().is_none_or(|n| !read_only.iter().any(|r| r == n)));
+            required.retain(|name| name.as_str().is_none_or(|n| !exempt.iter().any(|r| r == n)));
         }
     }
 
-    fn is_read_only(&self, schema: &Value) -> bool {
-        let flag = |s: &Value| s.get("readOnly") == Some(&Value::Bool(true));
+    fn is_exempt(&self, schema: &Value) -> bool {
+        let flag = |s: &Value| s.get(self.direction.exempt()) == Some(&Value::Bool(true));
         flag(schema) || follow(self.original, "", schema).is_ok_and(|(_, target)| flag(target))
     }
 }
@@ -208,7 +229,7 @@ mod tests {
     fn translated(version: Version, schema: Value) -> Value {
         let mut doc = json!({"components": {"schemas": {}}});
         doc["components"]["schemas"]["S"] = schema;
-        translate(&mut doc, version);
+        translate(&mut doc, version, Direction::Request);
         doc["components"]["schemas"]["S"].take()
     }
 
@@ -252,7 +273,22 @@ mod tests {
                 "name": {"type": "string"}
             }}
         }}});
-        translate(&mut doc, Version::V3_0);
+        translate(&mut doc, Version::V3_0, Direction::Request);
         assert_eq!(doc["components"]["schemas"]["U"]["required"], json!(["name"]));
+    }
+
+    #[test]
+    fn write_only_properties_are_not_required_of_responses() {
+        let doc = json!({"components": {"schemas": {
+            "U": {"type": "object", "required": ["id", "password"], "properties": {
+                "id": {"type": "string", "readOnly": true},
+                "password": {"type": "string", "writeOnly": true}
+            }}
+        }}});
+        let (mut requests, mut responses) = (doc.clone(), doc);
+        translate(&mut requests, Version::V3_1, Direction::Request);
+        translate(&mut responses, Version::V3_1, Direction::Response);
+        assert_eq!(requests["components"]["schemas"]["U"]["required"], json!(["password"]));
+        assert_eq!(responses["components"]["schemas"]["U"]["required"], json!(["id"]));
     }
 }

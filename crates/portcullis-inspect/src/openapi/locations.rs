@@ -3,29 +3,12 @@
 
 use std::borrow::Cow;
 
-use http::header::COOKIE;
 use http::request::Parts;
+use portcullis_core::decode::{Component, percent_decode};
+use portcullis_core::view::{MAX_ENTRIES, Pairs};
+use portcullis_core::{Ctx, RequestView};
 
 use super::params::{Found, In, Parameter, Style};
-use portcullis_core::decode::{Component, percent_decode};
-
-/// A decoded `name=value` pair of a query string.
-type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
-
-/// The decoded pairs of a query string.
-fn query_pairs(query: &str) -> Result<Vec<Pair<'_>>, String> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match (percent_decode(name, Component::Query), percent_decode(value, Component::Query)) {
-                (Some(name), Some(value)) => Ok((name, value)),
-                _ => Err("the query is not valid percent-encoded UTF-8".to_owned()),
-            }
-        })
-        .collect()
-}
 
 /// `name[key]` → `key`, for a `deepObject` parameter called `name`.
 fn deep_key<'a>(pair_name: &'a str, name: &str) -> Option<&'a str> {
@@ -38,25 +21,33 @@ pub(super) fn check(
     parameters: &[Parameter],
     variables: &[(&str, &str)],
     req: &Parts,
+    cx: &mut Ctx,
     reject_unknown_query: bool,
 ) -> Result<(), String> {
-    let declares_query = parameters.iter().any(|p| p.location == In::Query);
-    let query = match req.uri.query() {
-        Some(text) if declares_query || reject_unknown_query => query_pairs(text)?,
-        _ => Vec::new(),
+    let declares = |location: In| parameters.iter().any(|p| p.location == location);
+    let (reads_query, reads_cookies) = (declares(In::Query) || reject_unknown_query, declares(In::Cookie));
+    // The shared view is decoded only when a parameter is read from it.
+    let view = (reads_query || reads_cookies).then(|| RequestView::of(req, cx));
+    let empty = Pairs::default();
+    let query = match &view {
+        Some(view) if reads_query => complete(view.query(), "the query is not valid percent-encoded UTF-8", "query")?,
+        _ => &empty,
+    };
+    let cookies = match &view {
+        Some(view) if reads_cookies => complete(view.cookies(), "a Cookie line is not UTF-8", "cookies")?,
+        _ => &empty,
     };
     if reject_unknown_query {
-        for (name, _) in &query {
+        for (name, _) in query.iter() {
             let known = parameters
                 .iter()
                 .filter(|p| p.location == In::Query)
-                .any(|p| p.name == *name || (p.style == Style::DeepObject && deep_key(name, &p.name).is_some()));
+                .any(|p| p.name == name || (p.style == Style::DeepObject && deep_key(name, &p.name).is_some()));
             if !known {
                 return Err("the query holds an undeclared parameter".into());
             }
         }
     }
-    let mut cookies: Option<Vec<(&str, &str)>> = None;
     for parameter in parameters {
         let mut found = Found::default();
         match parameter.location {
@@ -68,42 +59,36 @@ pub(super) fn check(
                 }
             }
             In::Query if parameter.style == Style::DeepObject => {
-                for (name, value) in &query {
+                for (name, value) in query.iter() {
                     if let Some(key) = deep_key(name, &parameter.name) {
-                        found.entries.push((Cow::Borrowed(key), Cow::Borrowed(value.as_ref())));
+                        found.entries.push((Cow::Borrowed(key), Cow::Borrowed(value)));
                     }
                 }
             }
-            In::Query => {
-                let values = query.iter().filter(|(name, _)| *name == parameter.name);
-                found.values.extend(values.map(|(_, value)| Cow::Borrowed(value.as_ref())));
-            }
+            In::Query => found.values.extend(query.get_all(&parameter.name).map(Cow::Borrowed)),
             In::Header => {
                 for line in req.headers.get_all(parameter.name.as_str()) {
                     let text = line.to_str().map_err(|_| describe(parameter, "is not visible ASCII"))?;
                     found.values.push(Cow::Borrowed(text));
                 }
             }
-            In::Cookie => {
-                let cookies = cookies.get_or_insert_with(|| request_cookies(req));
-                let values = cookies.iter().filter(|(name, _)| *name == parameter.name);
-                found.values.extend(values.map(|(_, value)| Cow::Borrowed(*value)));
-            }
+            In::Cookie => found.values.extend(cookies.get_all(&parameter.name).map(Cow::Borrowed)),
         }
         parameter.check(&found).map_err(|problem| describe(parameter, &problem))?;
     }
     Ok(())
 }
 
-/// Every `name=value` of the `Cookie` header lines (RFC 6265 §5.4).
-fn request_cookies(req: &Parts) -> Vec<(&str, &str)> {
-    req.headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|line| line.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .collect()
+/// `pairs`, if the request holds nothing the view left out: a value that
+/// was not decoded, or not kept, cannot be checked, so it is refused.
+fn complete<'v>(pairs: &'v Pairs, undecodable: &str, part: &str) -> Result<&'v Pairs, String> {
+    if pairs.undecodable() > 0 {
+        return Err(undecodable.to_owned());
+    }
+    if pairs.dropped() > 0 {
+        return Err(format!("the {part} holds more than {MAX_ENTRIES} parameters"));
+    }
+    Ok(pairs)
 }
 
 fn describe(parameter: &Parameter, problem: &str) -> String {

@@ -1,6 +1,6 @@
 //! OpenAPI 3.0/3.1 request validation: a route policy that lets through
 //! only the operations a document declares, with the parameters and
-//! bodies it declares.
+//! bodies it declares, and optionally reports responses that do not match.
 //!
 //! * No declared path: 404 `inspect.openapi.path`; a declared path without
 //!   the method: 405 `inspect.openapi.method` with `Allow`.
@@ -13,6 +13,13 @@
 //!   body, or a body the operation does not declare: 400
 //!   `inspect.openapi.body`; an undeclared media type: 415
 //!   `inspect.openapi.body`.
+//! * Query and cookie values come from the request's shared
+//!   [`RequestView`](portcullis_core::RequestView); a query or `Cookie`
+//!   line that does not decode, or that holds more pairs than the view
+//!   keeps, is refused (400): what was not read cannot have been checked.
+//! * Optionally (`validate_responses`), JSON responses against the schema
+//!   the operation declares for their status, report-only: a mismatch is
+//!   logged as a warning and the response is sent unchanged.
 //!
 //! Everything is compiled when the configuration loads: the document is
 //! parsed, its `$ref`s checked (local only), its schemas rewritten into JSON
@@ -27,19 +34,24 @@ mod error;
 mod locations;
 mod operations;
 mod params;
+mod response;
 mod schema;
 #[cfg(test)]
 mod tests;
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::StatusCode;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http::request::Parts;
-use portcullis_core::{BodyInspector, Ctx, Deny, Policy, Step, Verdict, normalize_path};
+use http::response::Parts as ResponseParts;
+use http::{Method, StatusCode};
+use portcullis_core::{BodyInspector, BodyRewriter, Ctx, Deny, Policy, Step, Verdict, normalize_path};
 
 use self::compile::{Compiled, Operation};
 pub use self::error::OpenApiError;
+use crate::media::MediaType;
 
 /// How a document is applied to a route.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +63,28 @@ pub struct OpenApiOptions {
     /// Refuse query parameters the operation does not declare (default:
     /// allowed).
     pub reject_unknown_query: bool,
+    /// Check JSON responses against the schema the operation declares for
+    /// their status, and log a warning when one does not match; the
+    /// response is never changed or refused (default: off). The document's
+    /// response schemas are compiled only when this is on.
+    pub validate_responses: bool,
 }
+
+/// The operation a request matched, left in [`Ctx::extensions`] by
+/// `on_request` for the response check.
+#[derive(Debug, Clone, Copy)]
+struct OperationMatch {
+    /// The [`OpenApiPolicy::id`] of the policy that matched: with several
+    /// `open_api` policies on a route, each reads only its own.
+    policy: u64,
+    /// Index into the policy's operations.
+    index: usize,
+    /// A HEAD request: its response has no body to check.
+    bodiless: bool,
+}
+
+/// Gives every compiled policy its own [`OpenApiPolicy::id`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// A refusal and why, for the debug log. Boxed: refusals are rare and
 /// large, and the success path should stay small.
@@ -69,6 +102,7 @@ impl Refusal {
 
 /// The operation a request names, and the raw values of its path's variables.
 struct Matched<'s, 'p> {
+    index: usize,
     operation: &'s Operation,
     variables: Vec<(&'s str, &'p str)>,
 }
@@ -92,8 +126,11 @@ struct Matched<'s, 'p> {
 /// ```
 #[derive(Debug)]
 pub struct OpenApiPolicy {
+    /// Tells this policy's [`OperationMatch`] from another's.
+    id: u64,
     base_path: Option<String>,
     reject_unknown_query: bool,
+    validate_responses: bool,
     compiled: Compiled,
 }
 
@@ -103,17 +140,20 @@ impl OpenApiPolicy {
     /// # Errors
     /// The document does not parse, is not OpenAPI 3.0.x or 3.1.x, has a
     /// remote or dangling `$ref`, an invalid schema or path template, a
-    /// parameter serialization that is not supported, or `base_path` is not
-    /// an absolute path. The message names the offending part.
+    /// parameter serialization that is not supported, `base_path` is not
+    /// an absolute path, or (with `validate_responses`) a `responses` key
+    /// is not a status, a range or `default`. The message names the
+    /// offending part.
     pub fn compile(document_text: &str, options: OpenApiOptions) -> Result<Self, OpenApiError> {
-        let OpenApiOptions { base_path, reject_unknown_query } = options;
+        let OpenApiOptions { base_path, reject_unknown_query, validate_responses } = options;
         let base_path = match base_path.as_deref().map(|p| p.trim_end_matches('/')) {
             None | Some("") => None,
             Some(path) if path.starts_with('/') => Some(path.to_owned()),
             Some(path) => return Err(error::invalid("base_path", format!("{path:?} must start with /"))),
         };
-        let compiled = compile::compile(document_text)?;
-        Ok(Self { base_path, reject_unknown_query, compiled })
+        let compiled = compile::compile(document_text, validate_responses)?;
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Ok(Self { id, base_path, reject_unknown_query, validate_responses, compiled })
     }
 
     /// The request path relative to the base path.
@@ -138,24 +178,26 @@ impl OpenApiPolicy {
             return Err(refusal);
         };
         let operation = self.compiled.operations.get(index).ok_or_else(not_found)?;
-        Ok(Matched { operation, variables: entry.template().variables().zip(values).collect() })
+        Ok(Matched { index, operation, variables: entry.template().variables().zip(values).collect() })
     }
 
-    fn check(&self, req: &Parts) -> Result<(), Box<Refusal>> {
+    /// Checks the head; the index of the operation it names when accepted.
+    fn check(&self, req: &Parts, cx: &mut Ctx) -> Result<usize, Box<Refusal>> {
         // The gateway routes and forwards the normalized path; so is it matched here.
         let path = normalize_path(req.uri.path())
             .map_err(|_| Refusal::new(StatusCode::NOT_FOUND, "inspect.openapi.path", "the path does not normalize"))?;
-        let Matched { operation, variables } = self.operation(req, &path)?;
+        let Matched { index, operation, variables } = self.operation(req, &path)?;
         let with_operation = |mut refusal: Box<Refusal>| {
             refusal.operation = Some(operation.label.clone());
             refusal
         };
-        locations::check(&operation.parameters, &variables, req, self.reject_unknown_query).map_err(|problem| {
+        locations::check(&operation.parameters, &variables, req, cx, self.reject_unknown_query).map_err(|problem| {
             with_operation(Refusal::new(StatusCode::BAD_REQUEST, "inspect.openapi.parameter", problem))
         })?;
         body::check_head(operation.body.as_ref(), req).map_err(|(deny, problem)| {
             with_operation(Box::new(Refusal { deny, operation: None, problem: problem.into() }))
-        })
+        })?;
+        Ok(index)
     }
 }
 
@@ -165,8 +207,15 @@ impl Policy for OpenApiPolicy {
     }
 
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
-        match self.check(req) {
-            Ok(()) => Step::CONTINUE,
+        match self.check(req, cx) {
+            Ok(index) => {
+                // Only the response check reads it: no allocation otherwise.
+                if self.validate_responses {
+                    let bodiless = req.method == Method::HEAD;
+                    cx.extensions.insert(OperationMatch { policy: self.id, index, bodiless });
+                }
+                Step::CONTINUE
+            }
             Err(refusal) => {
                 tracing::debug!(
                     request_id = %cx.request_id,
@@ -185,5 +234,38 @@ impl Policy for OpenApiPolicy {
         let inspector =
             body::Inspector::new(operation.body.as_ref(), req, cx.request_id.clone(), operation.label.clone())?;
         Some(Box::new(inspector))
+    }
+
+    fn response_rewriter(&self, resp: &ResponseParts, cx: &Ctx) -> Option<Box<dyn BodyRewriter>> {
+        if !self.validate_responses {
+            return None;
+        }
+        let matched = cx.extensions.get::<OperationMatch>().filter(|m| m.policy == self.id)?;
+        // RFC 9110 §6.4.1: these responses have no content.
+        let status = resp.status;
+        if matched.bodiless
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return None;
+        }
+        // The gateway asks for identity encoding; a coded body cannot be read.
+        if resp.headers.get(CONTENT_ENCODING).is_some_and(|coding| coding != "identity") {
+            tracing::debug!(request_id = %cx.request_id, "Response not validated: it has a content coding.");
+            return None;
+        }
+        let media = resp.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(MediaType::parse)?;
+        if !media.is_json() {
+            return None;
+        }
+        let operation = self.compiled.operations.get(matched.index)?;
+        let validator = operation.responses.validator(status, &media)?;
+        Some(Box::new(response::Check {
+            validator: validator.clone(),
+            request_id: cx.request_id.clone(),
+            operation: operation.label.clone(),
+            status,
+        }))
     }
 }

@@ -1,9 +1,10 @@
 //! Unit tests of the policy: matching, parameters, bodies, documents.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use http::{Method, Request, StatusCode};
-use portcullis_core::{Ctx, Deny, Policy, Step, Verdict};
+use portcullis_core::{Ctx, Deny, Policy, RequestView, Step, Verdict};
 
 use super::{OpenApiError, OpenApiOptions, OpenApiPolicy};
 
@@ -106,18 +107,7 @@ fn policy(document: &str) -> OpenApiPolicy {
 
 fn cx() -> Ctx {
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    Ctx {
-        request_id: "test".into(),
-        client_ip: ip,
-        peer_ip: ip,
-        is_tls: false,
-        client_cert: None,
-        route: None,
-        reason: None,
-        response_headers: Vec::new(),
-        holds: Vec::new(),
-        extensions: http::Extensions::new(),
-    }
+    Ctx::new("test".into(), ip, ip, false)
 }
 
 fn head(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
@@ -367,4 +357,180 @@ fn bad_references_schemas_and_templates_are_refused() {
     assert!(twice.to_string().contains("identical"), "{twice}");
     let base = OpenApiPolicy::compile(MINIMAL, OpenApiOptions { base_path: Some("v1".into()), ..Default::default() });
     assert!(base.is_err());
+}
+
+#[test]
+fn query_and_cookie_values_come_from_the_shared_view() {
+    let p = policy(USERS_30);
+    let mut req = head("GET", "/users?limit=5", &[("x-tenant", "3"), ("cookie", "session=abcd")]);
+    let mut with_query = cx();
+    assert!(matches!(p.on_request(&mut req, &mut with_query), Step::Done(Ok(Verdict::Continue))));
+    let view = with_query.extensions.get::<Arc<RequestView>>().expect("the view is kept");
+    assert_eq!(view.query().get_all("limit").collect::<Vec<_>>(), ["5"]);
+    // Operations that read neither the query nor cookies never decode them.
+    let mut without = cx();
+    assert!(matches!(
+        p.on_request(&mut head("GET", "/users/me?x=1", &[]), &mut without),
+        Step::Done(Ok(Verdict::Continue))
+    ));
+    assert!(without.extensions.get::<Arc<RequestView>>().is_none());
+}
+
+#[test]
+fn what_the_view_could_not_read_is_refused() {
+    let p = policy(USERS_30);
+    let many = vec!["debug=1"; portcullis_core::view::MAX_ENTRIES + 1].join("&");
+    assert_eq!(answer(&p, "GET", &format!("/users?{many}"), &TENANT), PARAM, "more pairs than the view keeps");
+    let mut req = head("GET", "/users", &TENANT);
+    req.headers.append("cookie", http::HeaderValue::from_bytes(b"session=\xff\xff\xff\xff").unwrap());
+    let mut cx = cx();
+    let step = p.on_request(&mut req, &mut cx);
+    let Step::Done(Ok(Verdict::Deny(deny))) = step else { panic!("a Cookie line that is not UTF-8 is accepted") };
+    assert_eq!(deny.reason, "inspect.openapi.parameter");
+}
+
+/// Responses declared three ways, and a schema used both ways.
+const RESPONSES: &str = r##"
+openapi: 3.1.0
+info: { title: accounts, version: "1" }
+paths:
+  /accounts/{id}:
+    parameters:
+      - { name: id, in: path, required: true, schema: { type: integer } }
+    get:
+      responses:
+        200:
+          content:
+            application/json:
+              schema: { $ref: "#/components/schemas/Account" }
+        4XX: { $ref: "#/components/responses/Problem" }
+        "404":
+          description: plain text
+          content:
+            text/plain: {}
+        default:
+          content:
+            "*/*":
+              schema: { type: object, required: [error] }
+    put:
+      requestBody:
+        content:
+          application/json:
+            schema: { $ref: "#/components/schemas/Account" }
+      responses:
+        "204": { description: saved }
+components:
+  responses:
+    Problem:
+      content:
+        application/problem+json:
+          schema: { type: object, required: [title], properties: { title: { type: string } } }
+  schemas:
+    Account:
+      type: object
+      required: [id, owner, password]
+      properties:
+        id: { type: integer, readOnly: true }
+        owner: { type: string }
+        password: { type: string, writeOnly: true }
+"##;
+
+fn checking(document: &str) -> OpenApiPolicy {
+    let options = OpenApiOptions { validate_responses: true, ..OpenApiOptions::default() };
+    OpenApiPolicy::compile(document, options).unwrap()
+}
+
+fn response(status: u16, content_type: &str) -> http::response::Parts {
+    let builder = http::Response::builder().status(status);
+    let builder = if content_type.is_empty() { builder } else { builder.header("content-type", content_type) };
+    builder.body(()).unwrap().into_parts().0
+}
+
+/// The context after `on_request` accepted `method` `uri`.
+fn matched(policy: &OpenApiPolicy, method: &str, uri: &str) -> Ctx {
+    let mut ctx = cx();
+    let mut req = head(method, uri, &[]);
+    assert!(matches!(policy.on_request(&mut req, &mut ctx), Step::Done(Ok(Verdict::Continue))), "{method} {uri}");
+    ctx
+}
+
+/// Whether the document's schema for this response accepts `body`.
+fn conforms(policy: &OpenApiPolicy, method: &str, status: u16, media: &str, body: &serde_json::Value) -> bool {
+    let index = policy.compiled.paths.find("/accounts/1").unwrap().0.operation(&method.parse().unwrap()).unwrap();
+    let media = crate::media::MediaType::parse(media).unwrap();
+    let operation = &policy.compiled.operations[index];
+    operation.responses.validator(StatusCode::from_u16(status).unwrap(), &media).unwrap().is_valid(body)
+}
+
+#[test]
+fn responses_are_checked_only_when_asked_and_declared() {
+    let p = checking(RESPONSES);
+    let get = matched(&p, "GET", "/accounts/1");
+    let rewriter = |status, media| p.response_rewriter(&response(status, media), &get);
+    assert!(rewriter(200, "application/json").is_some());
+    assert!(rewriter(201, "application/json; charset=utf-8").is_some(), "default");
+    assert!(rewriter(409, "application/problem+json").is_some(), "4XX, through a $ref");
+    assert!(rewriter(409, "application/json").is_none(), "4XX declares only problem+json");
+    assert!(rewriter(404, "application/json").is_none(), "404 wins over 4XX and declares no JSON");
+    assert!(rewriter(200, "text/html").is_none(), "not JSON");
+    assert!(rewriter(200, "").is_none(), "no content type");
+    let mut gzip = response(200, "application/json");
+    gzip.headers.insert("content-encoding", http::HeaderValue::from_static("gzip"));
+    assert!(p.response_rewriter(&gzip, &get).is_none(), "a coded body cannot be read");
+
+    assert!(p.response_rewriter(&response(200, "application/json"), &cx()).is_none(), "no match");
+    let head_cx = matched(&p, "HEAD", "/accounts/1");
+    assert!(p.response_rewriter(&response(200, "application/json"), &head_cx).is_none(), "HEAD has no body");
+    let put_cx = matched(&p, "PUT", "/accounts/1");
+    assert!(p.response_rewriter(&response(204, "application/json"), &put_cx).is_none());
+    assert!(p.response_rewriter(&response(200, "application/json"), &put_cx).is_none(), "undeclared status");
+
+    // Each policy reads only the operation it matched itself.
+    let other = checking(RESPONSES);
+    let mut both = matched(&p, "GET", "/accounts/1");
+    assert!(matches!(other.on_request(&mut head("GET", "/accounts/2", &[]), &mut both), Step::Done(Ok(_))));
+    assert!(p.response_rewriter(&response(200, "application/json"), &both).is_none());
+    assert!(other.response_rewriter(&response(200, "application/json"), &both).is_some());
+
+    let off = policy(RESPONSES);
+    let cx = matched(&off, "GET", "/accounts/1");
+    assert!(off.response_rewriter(&response(200, "application/json"), &cx).is_none(), "off by default");
+}
+
+#[test]
+fn a_response_that_does_not_match_is_reported_and_sent_unchanged() {
+    let p = checking(RESPONSES);
+    let cx = matched(&p, "GET", "/accounts/1");
+    let mut rewriter = p.response_rewriter(&response(200, "application/json"), &cx).unwrap();
+    for body in [&br#"{"id":1,"owner":"ada"}"#[..], br#"{"id":"one"}"#, b"not json", b""] {
+        assert_eq!(rewriter.rewrite(body).unwrap(), None, "{}", String::from_utf8_lossy(body));
+    }
+}
+
+#[test]
+fn response_schemas_require_read_only_and_not_write_only_properties() {
+    let p = checking(RESPONSES);
+    let json = "application/json";
+    assert!(conforms(&p, "GET", 200, json, &serde_json::json!({"id": 1, "owner": "ada"})));
+    assert!(!conforms(&p, "GET", 200, json, &serde_json::json!({"owner": "ada"})), "readOnly id is required");
+    assert!(!conforms(&p, "GET", 200, json, &serde_json::json!({"id": "1", "owner": "ada"})));
+    assert!(conforms(&p, "GET", 500, json, &serde_json::json!({"error": "x"})), "default");
+    assert!(!conforms(&p, "GET", 500, json, &serde_json::json!({})));
+    // Requests still follow the request rules with the same schema.
+    let put = |body: &str| send(&p, "PUT", "/accounts/1", "application/json", body);
+    assert_eq!(put(r#"{"owner":"ada","password":"pw"}"#), None);
+    assert_eq!(put(r#"{"owner":"ada"}"#), BODY, "writeOnly password is required of requests");
+}
+
+#[test]
+fn response_keys_are_checked_only_when_responses_are() {
+    let doc =
+        "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      responses:\n        ok: {}\n";
+    assert!(OpenApiPolicy::compile(doc, OpenApiOptions::default()).is_ok(), "ignored when off");
+    let options = OpenApiOptions { validate_responses: true, ..OpenApiOptions::default() };
+    let error = OpenApiPolicy::compile(doc, options).unwrap_err();
+    assert!(error.to_string().contains("is not a status code"), "{error}");
+    let bad_schema = doc.replace("ok: {}", "'200': {content: {application/json: {schema: {type: strin}}}}");
+    let options = OpenApiOptions { validate_responses: true, ..OpenApiOptions::default() };
+    assert!(OpenApiPolicy::compile(&bad_schema, options).unwrap_err().to_string().contains("invalid schema"));
 }
