@@ -31,4 +31,4 @@ pub use path::{PathError, normalize_path};
 pub use policy::{BodyInspector, BodyRewriter, Policy, PolicyError, PolicyResult, Step, Verdict};
 pub use request_id::RequestIds;
 pub use route::{Lookup, MatchKind, MethodSet, Route, RouteTable, RouteTableBuilder, RouteTableError};
-pub use view::RequestView;
+pub use view::{Pairs, RequestView, form_pairs};

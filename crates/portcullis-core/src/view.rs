@@ -101,7 +101,7 @@ impl Pairs {
     }
 
     /// Keeps a pair, or counts it when the part is full.
-    fn push(&mut self, name: &str, value: &str) {
+    pub fn push(&mut self, name: &str, value: &str) {
         if self.is_full() {
             self.dropped += 1;
         } else {
@@ -242,6 +242,12 @@ fn segments(raw: &str) -> Option<Segments> {
         }
     }
     Some(out)
+}
+
+/// The pairs of an `application/x-www-form-urlencoded` text (a query, or a
+/// form body), decoded and bounded like the query.
+pub fn form_pairs(raw: &str) -> Pairs {
+    query(Some(raw))
 }
 
 fn query(raw: Option<&str>) -> Pairs {

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod body_view;
 pub mod json;
 mod malware;
 mod mask;
@@ -15,6 +16,7 @@ pub mod openapi;
 mod policies;
 pub mod xml;
 
+pub use body_view::BodyValues;
 pub use malware::{ClamdAddress, MalwareScanPolicy, ScanFailure};
 pub use mask::{MaskAction, MaskRules, ResponseMaskPolicy, ResponseSizePolicy};
 pub use openapi::{OpenApiError, OpenApiOptions, OpenApiPolicy};
