@@ -126,6 +126,16 @@ fn too_long(len: usize, max: u32) -> bool {
 /// The first rule the document breaks.
 pub fn scan(doc: &[u8], limits: &XmlLimits) -> Result<(), XmlError> {
     let text = std::str::from_utf8(doc).map_err(|_| XmlError::Utf8)?;
+    // Markup declarations in any spelling (`<!DOCTYPE`, `<!doctype`,
+    // `<!ENTITY` …) are refused before parsing: only comments and CDATA may
+    // start with `<!`. Lenient parsers differ on case; this does not.
+    let declarations = text.match_indices("<!").any(|(i, _)| {
+        let rest = &text[i + 2..];
+        !(rest.starts_with("--") || rest.starts_with("[CDATA["))
+    });
+    if declarations {
+        return Err(XmlError::Dtd);
+    }
     let mut reader = Reader::from_str(text);
     let config = reader.config_mut();
     config.check_end_names = true;
@@ -259,6 +269,9 @@ mod tests {
         let laughs = "<!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;\">]><lolz>&lol2;</lolz>";
         assert_eq!(check(laughs), Err(XmlError::Dtd));
         assert_eq!(check("<a>&xxe;</a>"), Err(XmlError::Entity));
+        // Found by fuzz/xml_threat: a mixed-case declaration was not seen as one.
+        assert_eq!(check("<a><!DOCTyPE x></a>"), Err(XmlError::Dtd));
+        assert_eq!(check("<!doctype a><a/>"), Err(XmlError::Dtd));
         assert_eq!(check("<a b=\"&xxe;\"/>"), Err(XmlError::Entity));
         assert_eq!(check("<?xml-stylesheet href=\"x\"?><a/>"), Err(XmlError::ProcessingInstruction));
     }
