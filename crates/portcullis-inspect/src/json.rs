@@ -207,8 +207,22 @@ impl JsonScanner {
     /// # Errors
     /// The first limit or syntax rule the document breaks.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), JsonError> {
-        for &b in chunk {
+        let mut i = 0;
+        while let Some(&b) = chunk.get(i) {
+            // Fast path: a run of plain ASCII inside a string (the bulk of most
+            // documents) is counted and hashed at once instead of byte by byte.
+            if self.state == State::Str && self.utf8_pending == 0 && self.high_surrogate.is_none() {
+                let run =
+                    chunk[i..].iter().take_while(|&&c| (0x20..0x80).contains(&c) && c != b'"' && c != b'\\').count();
+                if run > 0 {
+                    self.grow_by(run)?;
+                    self.hash_key_bytes(&chunk[i..i + run]);
+                    i += run;
+                    continue;
+                }
+            }
             self.byte(b)?;
+            i += 1;
         }
         Ok(())
     }
@@ -359,7 +373,12 @@ impl JsonScanner {
 
     /// Counts one byte of the current string against its limit.
     fn grow(&mut self) -> Result<(), JsonError> {
-        self.len += 1;
+        self.grow_by(1)
+    }
+
+    /// Counts `n` bytes of the current string against its limit.
+    fn grow_by(&mut self, n: usize) -> Result<(), JsonError> {
+        self.len = self.len.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
         match self.in_key {
             true if self.len > self.limits.max_key_len => Err(JsonError::KeyLength),
             false if self.len > self.limits.max_string_len => Err(JsonError::StringLength),
