@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import http.client
 import json
 import os
@@ -61,14 +62,15 @@ DESCRIBE = {
     "get_rate_limited": "rate_limit: per-ip [client_ip] + per-app [header:x-app]",
     "get_plain_again": "no policies (the get_plain request again)",
 }
-# scenario -> (baseline, goal: the largest acceptable cost)
-COSTS: dict[str, tuple[str, float | None]] = {
-    "post_json_limits": ("post_none_json", 0.05),
-    "post_json_openapi": ("post_none_json", 0.15),
-    "post_xml_limits": ("post_none_xml", 0.05),
-    "post_none_xml": ("post_none_json", None),  # control: same size, no inspection
-    "get_rate_limited": ("get_plain", 0.03),
-    "get_plain_again": ("get_plain", None),  # control: the same request, run separately
+# scenario -> (baseline, goal: the largest acceptable cost or None for a control, the control that
+# shows the noise of comparisons like this one)
+COSTS: dict[str, tuple[str, float | None, str]] = {
+    "post_json_limits": ("post_none_json", 0.05, "post_none_xml"),
+    "post_json_openapi": ("post_none_json", 0.15, "post_none_xml"),
+    "post_xml_limits": ("post_none_xml", 0.05, "post_none_xml"),
+    "post_none_xml": ("post_none_json", None, ""),  # control: same size, no inspection
+    "get_rate_limited": ("get_plain", 0.03, "get_plain_again"),
+    "get_plain_again": ("get_plain", None, ""),  # control: the same request, run separately
 }
 
 
@@ -342,7 +344,8 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
     L = ["# Portcullis policy costs\n",
          f"- date: {meta['date']}",
          f"- machine: {meta['nproc']} CPUs, {meta['cpu']}, kernel {meta['kernel']}",
-         f"- portcullis: commit {meta['commit']} ({meta['binary']}), one process, `workers: 1`, core "
+         f"- portcullis: commit {meta['commit']} ({meta['binary']}, modified {meta.get('binary_built', '?')}, "
+         f"sha256 {meta.get('binary_sha256', '?')}…), one process, `workers: 1`, core "
          f"{args.proxy_core}, access log to a file",
          f"- upstream: {meta['nginx_version']} on core {args.upstream_core}; load: {meta['wrk_version']}, "
          f"`-t{args.threads} -c{args.connections}` on core {args.client_core}",
@@ -375,8 +378,11 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
     L.append(f"| scenario | baseline | {hdr} | **median cost** | quiet rounds | min … max | cost of the medians | "
              "Δp50 ms | Δp99 ms | goal | met? |")
     L.append("|---|---|" + "---:|" * args.rounds + "---:|---:|---:|---:|---:|---:|---|---|")
-    goals = []
-    for sc, (base, goal) in COSTS.items():
+    goals_by: dict[str, tuple] = {}
+    rows: dict[str, str] = {}
+    noise: dict[str, float] = {}  # control -> 2 x median |per-round cost| over quiet rounds
+    # Controls first: the goals' verdicts use their noise. Rows are printed in COSTS order.
+    for sc, (base, goal, control) in sorted(COSTS.items(), key=lambda kv: kv[1][1] is not None):
         if sc not in ran or base not in ran:
             continue
         per, quiet, dp50, dp99, cells = [], [], [], [], []
@@ -401,17 +407,30 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
         # The verdict uses the rounds where neither run was noisy, if there are at least 3 of them.
         v, basis = (mq, f"median of {len(quiet)} quiet rounds") if len(quiet) >= 3 else \
             (m, f"median of all {len(per)} rounds")
-        met = "–" if goal is None else ("n/a" if v != v else ("yes" if v < goal else "NO"))
+        if goal is None:
+            noise[sc] = 2 * med([abs(c) for c in (quiet if len(quiet) >= 3 else good)])
+            met = "–"
+        elif v != v:
+            met = "n/a"
+        else:
+            met = "yes" if v < goal else "NO"
+            floor = noise.get(control, float("nan"))
+            if floor == floor and abs(v - goal) < floor:
+                met = f"within noise (±{100 * floor:.0f}%)"
         if goal is not None:
-            goals.append((sc, goal, v, basis, met))
-        L.append(f"| {sc} | {base} | " + " | ".join(cells) + f" | **{pct(m)}** | {pct(mq)} ({len(quiet)}) | "
+            goals_by[sc] = (sc, goal, v, basis, met)
+        rows[sc] = (f"| {sc} | {base} | " + " | ".join(cells) + f" | **{pct(m)}** | {pct(mq)} ({len(quiet)}) | "
                  f"{pct(min(good)) if good else 'n/a'} … {pct(max(good)) if good else 'n/a'} | {pct(of_medians)} | "
                  f"{f(med(dp50), 3)} | {f(med(dp99), 3)} | {'(control)' if goal is None else f'< {100 * goal:.0f}%'} "
                  f"| {met} |")
+    L.extend(rows[sc] for sc in COSTS if sc in rows)
+    goals = [goals_by[sc] for sc in COSTS if sc in goals_by]
     L.append("")
     L.append("`*`: a noisy run in the pair (other CPU + steal over the noise limit). \"quiet rounds\": the median "
              "over the rounds where neither run was noisy (how many in brackets); the verdict uses it when there "
-             "are at least 3 such rounds, else the median over all rounds.\n")
+             "are at least 3 such rounds, else the median over all rounds. \"within noise (±x)\": the measured cost "
+             "is closer to the goal than x, twice the median |cost| of the matching control (`post_none_xml` for "
+             "the bodies, `get_plain_again` for the rate limits): this run cannot tell.\n")
     L.append("Controls: `post_none_xml` against `post_none_json` (two bodies of the same size through a route "
              "without policies) and `get_plain_again` against `get_plain` (the same request, measured in a "
              "separate run of the round). Their \"cost\" shows how far apart equal scenarios land on this "
@@ -545,6 +564,9 @@ def main() -> int:
             ["git", "-C", str(args.repo), "rev-parse", "--short", "HEAD"], capture_output=True,
             text=True).stdout.strip()),
         "binary": args.portcullis,
+        "binary_built": _dt.datetime.fromtimestamp(os.stat(args.portcullis).st_mtime).astimezone()
+        .strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "binary_sha256": hashlib.sha256(Path(args.portcullis).read_bytes()).hexdigest()[:16],
         "nginx_version": B.cmd_version([args.nginx, "-v"]),
         "wrk_version": B.cmd_version([args.wrk, "-v"]),
         "json_bytes": len(jbody),

@@ -3,7 +3,7 @@
 # in-process rate limits, in requests per CPU-second of one Portcullis process.
 # See bench/README.md ("Policy benchmarks").
 #
-#   bench/policies.sh            # full run: 8 rounds x 8 scenarios x 5 s (about 8-12 minutes)
+#   bench/policies.sh            # full run: 8 rounds x 8 scenarios x 5 s (about 8 minutes + noise waits)
 #   QUICK=1 bench/policies.sh    # smoke run: 1 round x 2 s (about 1 minute)
 #
 # Environment (all optional):
