@@ -82,6 +82,16 @@ impl Gateway {
         self.listeners.iter().find(|(n, _)| n == name).map(|(_, a)| *a).expect("listener by name")
     }
 
+    /// The ops (metrics) listener's address, from the startup log.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.stderr()
+            .iter()
+            .find(|l| l.contains("Listening.") && l.contains("listener=\"metrics\""))
+            .and_then(|l| field(l, "addr="))
+            .and_then(|a| a.parse().ok())
+            .expect("metrics listener address in the log")
+    }
+
     /// The config file path.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("portcullis.yaml")

@@ -92,14 +92,7 @@ async fn metrics_are_served_on_the_ops_listener() {
     let upstream = TestUpstream::start().await;
     let gw = Gateway::start(BIN, &cfg(&upstream, "/", ""));
     raw::get(gw.addr(), "api.test", "/x").await;
-    let ops = gw
-        .stderr()
-        .iter()
-        .find(|l| l.contains("listener=\"metrics\""))
-        .and_then(|l| l.split("addr=").nth(1))
-        .and_then(|a| a.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .expect("metrics listener address");
+    let ops = gw.metrics_addr();
     let text = raw::get(ops, "localhost", "/metrics").await.text();
     assert!(text.contains("portcullis_requests_total{route=\"r\",class=\"2xx\"} 1"), "{text}");
     assert!(text.contains("portcullis_open_connections"), "{text}");

@@ -47,12 +47,7 @@ async fn a_flood_is_cut_off_and_forged_addresses_do_not_help() {
     }
     assert_eq!(statuses, [200, 200, 200, 429, 429, 429], "forged X-Forwarded-For did not reset the key");
     assert_eq!(upstream.count(), 3);
-    let ops = gw
-        .stderr()
-        .iter()
-        .find(|l| l.contains("listener=\"metrics\""))
-        .and_then(|l| l.split("addr=").nth(1)?.split_whitespace().next()?.parse().ok())
-        .expect("metrics address");
+    let ops = gw.metrics_addr();
     let metrics = raw::get(ops, "localhost", "/metrics").await.text();
     assert!(
         metrics
