@@ -10,6 +10,7 @@
 pub mod certs;
 pub mod clamd;
 pub mod gateway;
+pub mod postgres;
 pub mod raw;
 pub mod tls;
 pub mod upstream;
