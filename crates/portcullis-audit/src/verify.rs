@@ -67,6 +67,11 @@ pub enum Problem {
         /// The checkpoint's sequence number.
         seq: i64,
     },
+    /// Retention removed events up to `seq`, but no signed checkpoint at `seq` vouches for where the chain resumes.
+    UnsignedAnchor {
+        /// The last removed event.
+        seq: i64,
+    },
 }
 
 impl Problem {
@@ -80,7 +85,8 @@ impl Problem {
             | Self::CheckpointMismatch { seq }
             | Self::BadSignature { seq }
             | Self::UnknownKey { seq, .. }
-            | Self::CheckpointBeyondLog { seq } => *seq,
+            | Self::CheckpointBeyondLog { seq }
+            | Self::UnsignedAnchor { seq } => *seq,
         }
     }
 }
@@ -113,6 +119,10 @@ impl fmt::Display for Problem {
                 f,
                 "event {seq} is missing: a signed checkpoint covers it but the log ends earlier (events were deleted \
                  from the end)"
+            ),
+            Self::UnsignedAnchor { seq } => write!(
+                f,
+                "events up to {seq} were removed, but no signed checkpoint at event {seq} proves where the chain resumes"
             ),
         }
     }
@@ -189,6 +199,22 @@ impl Verifier {
             suspect: None,
             report: Report { events: 0, checkpoints: 0, last_seq: 0, last_signed_seq: 0, problem: None },
         }
+    }
+
+    /// Starts verification after events up to `seq` were removed by retention: the chain continues from `hash`,
+    /// which a trusted signed checkpoint at exactly `seq` must vouch for (else [`Problem::UnsignedAnchor`]).
+    #[must_use]
+    pub fn starting_after(mut self, seq: i64, hash: Digest) -> Self {
+        self.prev = hash;
+        self.next_seq = seq.saturating_add(1);
+        self.report.last_seq = seq;
+        self.started = true;
+        if !self.checkpoints.iter().any(|checkpoint| checkpoint.seq == seq) {
+            self.report.problem = Some(Problem::UnsignedAnchor { seq });
+        } else {
+            self.settle_checkpoints(seq);
+        }
+        self
     }
 
     /// Checks the next event. Returns `false` once a problem has been found; later events are then ignored.

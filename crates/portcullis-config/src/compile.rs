@@ -1,5 +1,7 @@
-//! Spec → compiled [`Snapshot`]: every check runs and every problem is
-//! collected, so one `check` run lists them all.
+//! Spec → compiled [`Snapshot`] and management settings: every check runs
+//! and every problem is collected, so one `check` run lists them all.
+
+mod management;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -28,20 +30,43 @@ use portcullis_ratelimit::{
     Algorithm, ConcurrencyPolicy, HeaderStyle, KeyPart, KeySpec, Limit, OnLimit, Quota, QuotaPeriod, Rate,
     RateLimitPolicy, Store,
 };
+use portcullis_secrets::Decrypter;
 use portcullis_tls::{CertificateFiles, ClientAuth, ServerTls, UpstreamTls};
 use serde_saphyr::{Location, Spanned};
 
 use crate::spec::{
     CertificateSpec, ConfigSpec, HeaderSetting, JsonThreatSpec, LimitSpec, ListenerSpec, MalwareScanSpec, OpenApiSpec,
-    PolicySpec, RateLimitSpec, ResponseMaskSpec, RouteSpec, SecurityHeadersSpec, UpstreamSpec, XmlThreatSpec,
+    PolicySpec, RateLimitSpec, ResponseMaskSpec, RouteSpec, SecurityHeadersSpec, TlsSpec, UpstreamSpec, XmlThreatSpec,
 };
-use crate::{ConfigError, RuntimeSettings};
+use crate::units::SecretRef;
+use crate::{ConfigError, Loaded, RuntimeSettings};
 
 /// Collects errors while compiling.
 pub(crate) struct Compiler<'a> {
     base: &'a Path,
     now_unix: i64,
+    /// Opens `enc:v1:` values; loaded once, first.
+    master: Master,
     pub(crate) errors: Vec<ConfigError>,
+}
+
+/// The master passphrase, as far as it could be loaded.
+enum Master {
+    /// `secrets.master_passphrase` is not set.
+    Unset,
+    /// It is set but could not be loaded (already reported).
+    Failed,
+    /// Loaded.
+    Ready(Decrypter),
+}
+
+impl Master {
+    fn decrypter(&self) -> Option<&Decrypter> {
+        match self {
+            Self::Ready(d) => Some(d),
+            Self::Unset | Self::Failed => None,
+        }
+    }
 }
 
 /// What an upstream target may point at.
@@ -66,7 +91,7 @@ impl Allowlist {
 
 impl<'a> Compiler<'a> {
     pub(crate) fn new(base: &'a Path, now_unix: i64) -> Self {
-        Self { base, now_unix, errors: Vec::new() }
+        Self { base, now_unix, master: Master::Unset, errors: Vec::new() }
     }
 
     fn error(&mut self, at: Option<Location>, path: impl Into<String>, message: impl Into<String>) {
@@ -82,13 +107,19 @@ impl<'a> Compiler<'a> {
         value.map_or(default, |d| d.0)
     }
 
+    /// Reads a secret, decrypting `enc:v1:` values; errors name `path`, never the value.
+    fn secret(&mut self, at: Option<Location>, path: &str, secret: &SecretRef) -> Option<Vec<u8>> {
+        if secret.is_encrypted() && matches!(self.master, Master::Failed) {
+            self.error(at, path, "cannot be decrypted: secrets.master_passphrase could not be loaded");
+            return None;
+        }
+        secret.resolve_with(self.base, self.master.decrypter()).map_err(|e| self.error(at, path, e)).ok()
+    }
+
     /// Compiles the whole file.
-    pub(crate) fn compile(
-        &mut self,
-        spec: &ConfigSpec,
-        generation: u64,
-        metrics: &Metrics,
-    ) -> Option<(Snapshot, RuntimeSettings)> {
+    pub(crate) fn compile(&mut self, spec: &ConfigSpec, generation: u64, metrics: &Metrics) -> Option<Loaded> {
+        // First: every `enc:v1:` value below needs it.
+        let master_passphrase = self.master_passphrase(spec);
         let allowlist = self.allowlist(&spec.upstream_allowlist);
         let trusted_proxies = IpSet::new(self.nets("trusted_proxies", &spec.trusted_proxies));
         let limits = self.limits(spec);
@@ -142,8 +173,9 @@ impl<'a> Compiler<'a> {
         }
         let masking = self.masking(spec);
         let runtime = self.runtime(spec);
-        let (Some(routes), Some(global_headers), Some(masking), Some(runtime)) =
-            (routes, global_headers, masking, runtime)
+        let management = self.management(spec, master_passphrase);
+        let (Some(routes), Some(global_headers), Some(masking), Some(mut runtime), Some((management, fingerprint))) =
+            (routes, global_headers, masking, runtime, management)
         else {
             return None;
         };
@@ -162,7 +194,8 @@ impl<'a> Compiler<'a> {
             route_metrics,
             unrouted_metrics: metrics.route("_unrouted"),
         };
-        Some((snapshot, runtime))
+        runtime.management = fingerprint;
+        Some(Loaded { snapshot, runtime, management })
     }
 
     fn nets(&mut self, path: &str, entries: &[String]) -> Vec<IpNet> {
@@ -226,7 +259,7 @@ impl<'a> Compiler<'a> {
 
     fn certificate(&mut self, at: Option<Location>, path: &str, spec: &CertificateSpec) -> Option<CertificateFiles> {
         let cert_pem = self.read(at, &format!("{path}.cert"), &spec.cert);
-        let key_pem = spec.key.resolve(self.base).map_err(|e| self.error(at, format!("{path}.key"), e)).ok();
+        let key_pem = self.secret(at, &format!("{path}.key"), &spec.key);
         Some(CertificateFiles { label: spec.cert.clone(), cert_pem: cert_pem?, key_pem: key_pem? })
     }
 
@@ -758,40 +791,7 @@ impl<'a> Compiler<'a> {
                 if spec.redirect_https.is_some() {
                     self.error(at, format!("{path}.redirect_https"), "only plain HTTP listeners redirect");
                 }
-                let certificates: Vec<CertificateFiles> = tls
-                    .certificates
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(j, c)| self.certificate(at, &format!("{path}.tls.certificates[{j}]"), c))
-                    .collect();
-                let client_auth = match &tls.client_auth {
-                    Some(auth) => Some(ClientAuth {
-                        ca_pem: self.read(at, &format!("{path}.tls.client_auth.ca"), &auth.ca)?,
-                        required: auth.required,
-                    }),
-                    None => None,
-                };
-                let tls13_only = match tls.min_version.as_deref() {
-                    None | Some("1.2") => false,
-                    Some("1.3") => true,
-                    Some(other) => {
-                        self.error(
-                            at,
-                            format!("{path}.tls.min_version"),
-                            format!("{other:?} is not \"1.2\" or \"1.3\""),
-                        );
-                        false
-                    }
-                };
-                if certificates.len() != tls.certificates.len() {
-                    return None;
-                }
-                let server = ServerTls { certificates, client_auth, http2: spec.http2, tls13_only };
-                Some(
-                    portcullis_tls::server_config(&server, self.now_unix)
-                        .map_err(|e| self.error(at, format!("{path}.tls"), e.to_string()))
-                        .ok()?,
-                )
+                Some(self.server_tls(at, &format!("{path}.tls"), tls, spec.http2)?)
             }
         };
         Some(ListenerSettings {
@@ -801,6 +801,42 @@ impl<'a> Compiler<'a> {
             redirect_https: spec.redirect_https.as_ref().map(|r| r.port),
             http2: spec.http2,
         })
+    }
+
+    /// Builds a server TLS configuration: listeners and the admin API share it.
+    fn server_tls(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        tls: &TlsSpec,
+        http2: bool,
+    ) -> Option<Arc<rustls::ServerConfig>> {
+        let certificates: Vec<CertificateFiles> = tls
+            .certificates
+            .iter()
+            .enumerate()
+            .filter_map(|(j, c)| self.certificate(at, &format!("{path}.certificates[{j}]"), c))
+            .collect();
+        let client_auth = match &tls.client_auth {
+            Some(auth) => Some(ClientAuth {
+                ca_pem: self.read(at, &format!("{path}.client_auth.ca"), &auth.ca)?,
+                required: auth.required,
+            }),
+            None => None,
+        };
+        let tls13_only = match tls.min_version.as_deref() {
+            None | Some("1.2") => false,
+            Some("1.3") => true,
+            Some(other) => {
+                self.error(at, format!("{path}.min_version"), format!("{other:?} is not \"1.2\" or \"1.3\""));
+                false
+            }
+        };
+        if certificates.len() != tls.certificates.len() {
+            return None;
+        }
+        let server = ServerTls { certificates, client_auth, http2, tls13_only };
+        portcullis_tls::server_config(&server, self.now_unix).map_err(|e| self.error(at, path, e.to_string())).ok()
     }
 
     fn masking(&mut self, spec: &ConfigSpec) -> Option<LogMasking> {
@@ -873,6 +909,7 @@ impl<'a> Compiler<'a> {
             watch: spec.reload.watch.then(|| Self::duration(spec.reload.interval, Duration::from_secs(2))),
             drain_timeout: Self::duration(spec.shutdown.drain_timeout, Duration::from_secs(30)),
             max_connections: spec.limits.max_connections.unwrap_or(10_000),
+            management: crate::ManagementFingerprint::default(),
         })
     }
 }

@@ -1,6 +1,10 @@
 //! Configuration for Portcullis: the YAML file is parsed (unknown keys are
 //! errors), validated (every problem reported with its line, column and
-//! path), and compiled into the data plane's immutable `Snapshot`.
+//! path), and compiled into the data plane's immutable `Snapshot` and the
+//! management plane's settings (store, secrets, audit, retention, admin API).
+//!
+//! Secrets may be written as `enc:v1:…` values anywhere a secret is read;
+//! they are opened with `secrets.master_passphrase`, loaded once per load.
 //!
 //! A reload does all fallible work beside the running snapshot and swaps it
 //! in only when everything succeeded; restart-only settings are refused on
@@ -12,6 +16,9 @@
 mod compile;
 pub mod spec;
 pub mod units;
+
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -100,15 +107,79 @@ pub struct RuntimeSettings {
     pub drain_timeout: Duration,
     /// Connection limit.
     pub max_connections: usize,
+    /// The management plane's settings as compared on reload (all restart-only).
+    pub management: ManagementFingerprint,
+}
+
+/// A digest of each management section (`data_dir`, `store`, `secrets`,
+/// `audit`, `retention`, `admin`) as configured, so that a reload can name
+/// the sections it would change. `Debug` shows the section names only.
+///
+/// Secret values enter only as SHA-256 digests; an `enc:v1:` value counts by
+/// what it decrypts to, so re-encrypting it under a new passphrase is no
+/// change. The admin API's certificate and key files count by their paths
+/// and references, not their contents.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ManagementFingerprint(Vec<(&'static str, [u8; 32])>);
+
+impl ManagementFingerprint {
+    /// Records `section` by a canonical description of its settings.
+    fn push(&mut self, section: &'static str, canonical: &str) {
+        use sha2::Digest as _;
+        self.0.push((section, sha2::Sha256::digest(canonical.as_bytes()).into()));
+    }
+
+    /// The sections whose settings differ between `self` and `other`, in file order.
+    #[must_use]
+    pub fn changed(&self, other: &Self) -> Vec<&'static str> {
+        let mut changed: Vec<&'static str> = self
+            .0
+            .iter()
+            .filter(|(name, digest)| other.0.iter().find(|(n, _)| n == name).is_none_or(|(_, d)| d != digest))
+            .map(|(name, _)| *name)
+            .collect();
+        changed.extend(other.0.iter().map(|(name, _)| *name).filter(|name| self.0.iter().all(|(n, _)| n != name)));
+        changed
+    }
+}
+
+impl fmt::Debug for ManagementFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ManagementFingerprint").field(&self.0.iter().map(|(name, _)| *name).collect::<Vec<_>>()).finish()
+    }
 }
 
 /// A compiled configuration.
-#[derive(Debug)]
 pub struct Loaded {
     /// What the data plane serves.
     pub snapshot: Snapshot,
     /// How the process runs.
     pub runtime: RuntimeSettings,
+    /// The management plane: store, secrets, audit, retention and admin API
+    /// (restart-only). `store_url` may hold a password: never log it.
+    pub management: portcullis_admin::ManagementSettings,
+}
+
+impl fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.management;
+        let management = fmt::from_fn(|f| {
+            f.debug_struct("ManagementSettings")
+                .field("data_dir", &m.data_dir)
+                .field("store_url", &m.store_url.as_ref().map(|_| "<redacted>"))
+                .field("master_passphrase", &m.master_passphrase)
+                .field("audit", &m.audit)
+                .field("retention", &m.retention)
+                .field("retention_interval", &m.retention_interval)
+                .field("admin", &m.admin)
+                .finish_non_exhaustive()
+        });
+        f.debug_struct("Loaded")
+            .field("snapshot", &self.snapshot)
+            .field("runtime", &self.runtime)
+            .field("management", &management)
+            .finish()
+    }
 }
 
 /// Parses and compiles configuration text. Relative paths in it are relative
@@ -125,7 +196,7 @@ pub fn parse(text: &str, base: &Path, generation: u64, metrics: &Metrics) -> Res
     let now = portcullis_core::time::now_unix_millis() / 1000;
     let mut compiler = Compiler::new(base, now);
     match compiler.compile(&spec, generation, metrics) {
-        Some((snapshot, runtime)) if compiler.errors.is_empty() => Ok(Loaded { snapshot, runtime }),
+        Some(loaded) if compiler.errors.is_empty() => Ok(loaded),
         _ => {
             let mut errors = compiler.errors;
             errors.sort_by_key(|e| e.position.unwrap_or((0, 0)));
@@ -191,5 +262,6 @@ fn restart_only_changes(current: &Snapshot, running: &RuntimeSettings, next: &Lo
         ("limits.max_connections", running.max_connections != r.max_connections),
     ];
     changed.extend(fields.iter().filter(|(_, differs)| *differs).map(|(name, _)| (*name).to_owned()));
+    changed.extend(running.management.changed(&r.management).into_iter().map(str::to_owned));
     changed
 }

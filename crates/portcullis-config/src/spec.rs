@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::units::{HumanDuration, HumanSize, SecretRef};
+use crate::units::{HumanDuration, HumanSize, KeepFor, SecretRef, SecretValue};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -47,6 +47,26 @@ pub struct ConfigSpec {
     /// Graceful shutdown.
     #[serde(default)]
     pub shutdown: ShutdownSpec,
+    /// Where the store, the audit signing key and other state live (created
+    /// owner-only); relative to this file. Default `data` beside this file.
+    /// Restart-only.
+    #[serde(default)]
+    pub data_dir: Option<Spanned<String>>,
+    /// The runtime-data store (default: SQLite in `data_dir`). Restart-only.
+    #[serde(default)]
+    pub store: StoreSpec,
+    /// The master passphrase for `enc:v1:` values. Restart-only.
+    #[serde(default)]
+    pub secrets: SecretsSpec,
+    /// The audit log's checkpoints and forwarding. Restart-only.
+    #[serde(default)]
+    pub audit: AuditSpec,
+    /// How long runtime data is kept. Restart-only.
+    #[serde(default)]
+    pub retention: RetentionSpec,
+    /// The admin API (default: on, `127.0.0.1:9180`). Restart-only.
+    #[serde(default)]
+    pub admin: Option<AdminSpec>,
 }
 
 /// A listener.
@@ -588,4 +608,195 @@ pub struct ShutdownSpec {
     /// How long SIGTERM waits for open requests (default 30s).
     #[serde(default)]
     pub drain_timeout: Option<HumanDuration>,
+}
+
+/// The runtime-data store.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSpec {
+    /// A `postgres://` URL, written literally or as `env:NAME`, `file:PATH`
+    /// or `enc:v1:…`; absent selects SQLite in `data_dir`. Never printed.
+    #[serde(default)]
+    pub url: Option<Spanned<SecretValue>>,
+}
+
+/// Secrets at rest.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSpec {
+    /// Where the master passphrase comes from: `env:NAME`, `file:PATH`
+    /// (owner-only, relative to this file) or `cmd:PROGRAM ARG…` (no shell).
+    /// Needed by `enc:v1:` values anywhere in this file.
+    #[serde(default)]
+    pub master_passphrase: Option<Spanned<String>>,
+}
+
+/// The audit log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSpec {
+    /// How often the chain's head is signed (default 10s, at least 1s).
+    #[serde(default)]
+    pub checkpoint_interval: Option<Spanned<HumanDuration>>,
+    /// Other nodes' public keys (`ed25519:…`) whose checkpoints are trusted.
+    #[serde(default)]
+    pub trusted_keys: Vec<Spanned<String>>,
+    /// Forward every event to `udp://IP:PORT` or `tcp://IP:PORT` (default off).
+    #[serde(default)]
+    pub syslog: Option<Spanned<String>>,
+}
+
+/// Retention of runtime data: each period is a duration or `forever`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSpec {
+    /// How often retention runs (default 1h, at least 1s).
+    #[serde(default)]
+    pub interval: Option<Spanned<HumanDuration>>,
+    /// Audit events (default 400d; pruned only up to a signed checkpoint).
+    #[serde(default)]
+    pub audit_events: Option<Spanned<KeepFor>>,
+    /// Ended or expired admin sessions (default 30d).
+    #[serde(default)]
+    pub sessions: Option<Spanned<KeepFor>>,
+    /// Revoked token ids, counted from the token's own expiry (default 7d).
+    #[serde(default)]
+    pub revoked_tokens: Option<Spanned<KeepFor>>,
+    /// Expired or revoked API tokens and credentials (default 90d).
+    #[serde(default)]
+    pub expired_credentials: Option<Spanned<KeepFor>>,
+}
+
+/// The admin API. When the section is absent the API is on with every default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSpec {
+    /// `false` switches the admin API off (default true); the other keys are
+    /// then not checked beyond their names and types.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `ip:port` (default `127.0.0.1:9180`). Off loopback it needs `tls` or `allow`.
+    #[serde(default)]
+    pub listen: Option<Spanned<String>>,
+    /// TLS, as for listeners (HTTP/1.1 only).
+    #[serde(default)]
+    pub tls: Option<Spanned<TlsSpec>>,
+    /// Client CIDRs allowed to connect (default: any that can reach it).
+    #[serde(default)]
+    pub allow: Vec<Spanned<String>>,
+    /// Session lifetimes.
+    #[serde(default)]
+    pub sessions: AdminSessionsSpec,
+    /// Rules for new passwords.
+    #[serde(default)]
+    pub password_policy: PasswordPolicySpec,
+    /// argon2id cost of password hashes.
+    #[serde(default)]
+    pub password_hashing: PasswordHashingSpec,
+    /// Locking after failed logins.
+    #[serde(default)]
+    pub lockout: LockoutSpec,
+    /// How long a rotated API key keeps working by default (default 24h).
+    #[serde(default)]
+    pub key_rotation_overlap: Option<Spanned<HumanDuration>>,
+    /// The longest lifetime of an automation token (default 90d).
+    #[serde(default)]
+    pub api_token_max_lifetime: Option<Spanned<HumanDuration>>,
+    /// The largest request body read (default 64KiB, 1KiB to 16MiB).
+    #[serde(default)]
+    pub max_body: Option<Spanned<HumanSize>>,
+}
+
+impl Default for AdminSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: None,
+            tls: None,
+            allow: Vec::new(),
+            sessions: AdminSessionsSpec::default(),
+            password_policy: PasswordPolicySpec::default(),
+            password_hashing: PasswordHashingSpec::default(),
+            lockout: LockoutSpec::default(),
+            key_rotation_overlap: None,
+            api_token_max_lifetime: None,
+            max_body: None,
+        }
+    }
+}
+
+/// Admin session lifetimes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSessionsSpec {
+    /// Ends a session after this long without a request (default 30m, at most 120m).
+    #[serde(default)]
+    pub idle_timeout: Option<Spanned<HumanDuration>>,
+    /// Ends a session this long after login (default 8h, at least `idle_timeout`).
+    #[serde(default)]
+    pub absolute_timeout: Option<Spanned<HumanDuration>>,
+}
+
+/// Rules for new admin passwords.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordPolicySpec {
+    /// Fewest characters (default 12, at least 8).
+    #[serde(default)]
+    pub min_length: Option<Spanned<usize>>,
+    /// Most characters (default 128, at most 256).
+    #[serde(default)]
+    pub max_length: Option<Spanned<usize>>,
+    /// Character classes that suffice for strength, 1 to 4 (default 3).
+    #[serde(default)]
+    pub min_classes: Option<Spanned<u8>>,
+    /// Estimated entropy in bits that suffices for strength (default 50).
+    #[serde(default)]
+    pub min_entropy_bits: Option<Spanned<f64>>,
+    /// Refuse commonly used passwords (default true).
+    #[serde(default)]
+    pub reject_common: Option<bool>,
+    /// Previous passwords that may not be reused (default 5, at most 24).
+    #[serde(default)]
+    pub history: Option<Spanned<usize>>,
+    /// Passwords older than this must be changed (default: no limit).
+    #[serde(default)]
+    pub max_age: Option<Spanned<HumanDuration>>,
+}
+
+/// argon2id cost of admin password hashes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordHashingSpec {
+    /// Memory (default 19MiB; 8MiB to 4GiB, whole KiB).
+    #[serde(default)]
+    pub memory: Option<Spanned<HumanSize>>,
+    /// Passes over memory (default 2; 1 to 100).
+    #[serde(default)]
+    pub iterations: Option<Spanned<u32>>,
+    /// Lanes (default 1; 1 to 16).
+    #[serde(default)]
+    pub parallelism: Option<Spanned<u32>>,
+}
+
+/// Locking after failed logins.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutSpec {
+    /// Failures in a row that lock the account (default 5, at least 1).
+    #[serde(default)]
+    pub max_failures: Option<Spanned<u32>>,
+    /// The first lock's length; each further lock doubles it (default 15m).
+    #[serde(default)]
+    pub lock_for: Option<Spanned<HumanDuration>>,
+    /// The longest lock (default 24h, at least `lock_for`).
+    #[serde(default)]
+    pub max_lock: Option<Spanned<HumanDuration>>,
+    /// Failures from one address within `source_window` that lock the
+    /// address (default 50; 0 turns source locking off).
+    #[serde(default)]
+    pub source_max_failures: Option<Spanned<u32>>,
+    /// The window source failures are counted in (default 15m).
+    #[serde(default)]
+    pub source_window: Option<Spanned<HumanDuration>>,
 }

@@ -163,6 +163,20 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict);
         }
+        // Credentials carry their consumer's name and groups into the
+        // credential index: a change to either must reach it like a change
+        // to the credential itself.
+        if after.name != before.name || after.groups != before.groups {
+            let seq = write.seq();
+            sqlx::query(
+                "INSERT INTO credential_changes (seq, kind, lookup) SELECT $1, kind, lookup FROM credentials \
+                 WHERE app_id IN (SELECT id FROM apps WHERE consumer_id = $2)",
+            )
+            .bind(seq)
+            .bind(id)
+            .execute(write.conn())
+            .await?;
+        }
         let event = actor.event("consumer.update", id).with_details(json!({ "before": before, "after": &after }));
         write.commit(event).await?;
         Ok(after)

@@ -3,8 +3,10 @@
 //! tamper-evident audit log, on SQLite (the embedded default) or PostgreSQL.
 //!
 //! It does not hash passwords or decide policy (the admin plane does), and
-//! the data plane never queries it per request (it reads an in-memory index
-//! fed by [`Store::credential_changes_since`]).
+//! the data plane never queries it per request: it authenticates against a
+//! [`CredentialIndex`] in memory, fed by [`Store::credential_changes_since`]
+//! whenever [`Store::subscribe`] reports a change (on PostgreSQL, from any
+//! node).
 //!
 //! The one design decision a reader must know: every change goes through an
 //! audited write that appends its event to the hash chain **in the same
@@ -18,10 +20,12 @@ mod actor;
 mod admins;
 mod apps;
 mod audit_log;
+mod changes;
 mod clock;
 mod consumers;
 mod credentials;
 mod error;
+mod index;
 mod logins;
 mod migrate;
 mod open;
@@ -41,6 +45,7 @@ pub use clock::now_ms;
 pub use consumers::{Consumer, ConsumerFields};
 pub use credentials::{Credential, CredentialKind, ResolvedCredential};
 pub use error::StoreError;
+pub use index::{CredentialIndex, IndexedCredential};
 pub use logins::{FailureOutcome, LockoutPolicy};
 pub use open::{Backend, Store};
 pub use page::{ListQuery, MAX_PAGE, Page};

@@ -4,12 +4,14 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 use crate::StoreError;
+use crate::changes::{Changes, head_seq};
 use crate::migrate::migrate;
 
 /// Which database is behind the store.
@@ -24,11 +26,15 @@ pub enum Backend {
 /// The runtime-data store: consumers, apps, credentials, admin users,
 /// sessions, tokens, revocations and the audit log, on SQLite or PostgreSQL.
 ///
-/// Cloning is cheap (a pool handle).
+/// Cloning is cheap (a pool handle); clones share one pool and one change
+/// channel ([`Store::subscribe`]).
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
+    /// The change channel; holds the PostgreSQL URL for its listener, which
+    /// its `Debug` never shows.
+    pub(crate) changes: Arc<Changes>,
 }
 
 impl Store {
@@ -41,9 +47,9 @@ impl Store {
     /// migration fails.
     pub async fn open(url: Option<&str>, data_dir: &Path) -> Result<Self, StoreError> {
         install_default_drivers();
-        let store = match url {
+        let (pool, backend) = match url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Self::open_postgres(url).await?
+                (Self::open_postgres(url).await?, Backend::Postgres)
             }
             Some(other) => {
                 return Err(StoreError::Open(format!(
@@ -51,10 +57,12 @@ impl Store {
                     other.split(':').next().unwrap_or_default()
                 )));
             }
-            None => Self::open_sqlite(data_dir).await?,
+            None => (Self::open_sqlite(data_dir).await?, Backend::Sqlite),
         };
-        migrate(&store.pool, store.backend).await?;
-        Ok(store)
+        migrate(&pool, backend).await?;
+        let head = head_seq(&pool).await?;
+        let listen_url = (backend == Backend::Postgres).then(|| url.unwrap_or_default().to_owned());
+        Ok(Self { pool, backend, changes: Arc::new(Changes::new(head, listen_url)) })
     }
 
     /// Which backend this store runs on.
@@ -63,12 +71,14 @@ impl Store {
         self.backend
     }
 
-    /// Closes every pooled connection (SQLite checkpoints its WAL).
+    /// Closes every pooled connection (SQLite checkpoints its WAL) and stops
+    /// the change listener and poll.
     pub async fn close(&self) {
+        self.changes.stop();
         self.pool.close().await;
     }
 
-    async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
+    async fn open_sqlite(data_dir: &Path) -> Result<AnyPool, StoreError> {
         create_private_dir(data_dir)?;
         let file = data_dir.join("portcullis.db");
         // Create the file owner-only before SQLite does; SQLite gives its
@@ -100,10 +110,10 @@ impl Store {
             .connect(&format!("sqlite://{path}?mode=rwc"))
             .await
             .map_err(|err| StoreError::Open(format!("{}: {err}", file.display())))?;
-        Ok(Self { pool, backend: Backend::Sqlite })
+        Ok(pool)
     }
 
-    async fn open_postgres(url: &str) -> Result<Self, StoreError> {
+    async fn open_postgres(url: &str) -> Result<AnyPool, StoreError> {
         let pool = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -111,11 +121,12 @@ impl Store {
             .await
             // The URL may hold a password: never echo it.
             .map_err(|err| StoreError::Open(format!("PostgreSQL: {}", redact(&err))))?;
-        Ok(Self { pool, backend: Backend::Postgres })
+        Ok(pool)
     }
 }
 
-fn redact(err: &sqlx::Error) -> String {
+/// An error's text without anything of the URL, which may hold a password.
+pub(crate) fn redact(err: &sqlx::Error) -> String {
     match err {
         sqlx::Error::Configuration(_) => "the URL is not valid".into(),
         sqlx::Error::Io(io) => io.to_string(),

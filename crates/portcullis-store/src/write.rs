@@ -2,10 +2,13 @@
 //! [`Write`], which can only commit together with the audit event that
 //! records it. No change without its event, no event without its change.
 
+use std::sync::Arc;
+
 use portcullis_audit::{Digest, NewEvent, link};
 use sqlx::AnyConnection;
 use sqlx::{Any, Row, Transaction};
 
+use crate::changes::Changes;
 use crate::clock::{digest_from_hex, now_ms};
 use crate::{Backend, Store, StoreError};
 use portcullis_credentials::to_hex as hex;
@@ -22,6 +25,7 @@ pub(crate) struct Write {
     seq: i64,
     prev: Digest,
     backend: Backend,
+    changes: Arc<Changes>,
 }
 
 impl Store {
@@ -36,7 +40,7 @@ impl Store {
         let seq: i64 = row.try_get("seq")?;
         let prev = digest_from_hex(&row.try_get::<String, _>("hash")?)
             .ok_or_else(|| StoreError::Invalid("the audit head is corrupt".into()))?;
-        Ok(Write { tx, seq, prev, backend: self.backend })
+        Ok(Write { tx, seq, prev, backend: self.backend, changes: Arc::clone(&self.changes) })
     }
 
     /// Records an event that goes with no other change (a failed login, a
@@ -60,7 +64,9 @@ impl Write {
         self.seq
     }
 
-    /// Appends `event` to the chain and commits it with the change.
+    /// Appends `event` to the chain and commits it with the change, then
+    /// announces its sequence number to this node's subscribers (other nodes
+    /// hear the `pg_notify` sent in the transaction, or poll).
     pub(crate) async fn commit(mut self, event: NewEvent) -> Result<i64, StoreError> {
         let event = event.into_event(self.seq, now_ms());
         let hash = link(&self.prev, &event);
@@ -89,6 +95,7 @@ impl Write {
                 .await?;
         }
         self.tx.commit().await?;
+        self.changes.committed(self.seq);
         Ok(self.seq)
     }
 }

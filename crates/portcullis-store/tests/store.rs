@@ -316,6 +316,17 @@ async fn retention_prunes_up_to_a_checkpoint(fx: Fixture) {
     let left = store.audit_events(&AuditQuery { limit: 100, ..AuditQuery::default() }).await.unwrap();
     let actions: Vec<_> = left.iter().map(|e| e.event.action.as_str()).collect();
     assert_eq!(actions, ["consumer.create", "retention.run"]);
+    // The shortened log still verifies from its anchor, and only with it.
+    let checkpoints = store.audit_checkpoints().await.unwrap();
+    let mut verifier =
+        Verifier::new(vec![signer.public_key()], checkpoints.clone()).starting_after(2, head.anchor_hash);
+    for event in &left {
+        assert!(verifier.push(event));
+    }
+    assert!(verifier.finish().problem.is_none());
+    let mut from_genesis = Verifier::new(vec![signer.public_key()], checkpoints);
+    from_genesis.push(&left[0]);
+    assert_eq!(from_genesis.finish().problem, Some(Problem::Gap { expected_seq: 1, found_seq: 3 }));
 }
 
 async fn migrations_apply_once(fx: Fixture) {

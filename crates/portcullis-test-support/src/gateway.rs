@@ -22,6 +22,15 @@ pub struct Gateway {
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
+/// Puts the admin API of a config without an `admin:` section on a free
+/// loopback port (its default port would collide between tests).
+fn with_test_admin(mut config: String) -> String {
+    if !config.starts_with("admin:") && !config.contains("\nadmin:") {
+        config.push_str("\nadmin: { listen: 127.0.0.1:0 }\n");
+    }
+    config
+}
+
 impl Gateway {
     /// Starts `bin serve` with `config` (YAML text; `{dir}` is replaced by
     /// the gateway's private directory, where files may be written first
@@ -32,7 +41,7 @@ impl Gateway {
 
     /// Like [`Gateway::start`] in a directory the caller already filled.
     pub fn start_in(bin: &str, dir: TempDir, config: &str) -> Self {
-        let config = config.replace("{dir}", &dir.path().display().to_string());
+        let config = with_test_admin(config.replace("{dir}", &dir.path().display().to_string()));
         let path = dir.write("portcullis.yaml", &config);
         let mut child = Command::new(bin)
             .args(["serve", "--config"])
@@ -63,7 +72,8 @@ impl Gateway {
             if line.contains("Portcullis started.") {
                 break;
             }
-            if line.contains("Listening.") && !line.contains("listener=\"metrics\"") {
+            let side = line.contains("listener=\"metrics\"") || line.contains("listener=\"admin\"");
+            if line.contains("Listening.") && !side {
                 let name = field(&line, "listener=").unwrap_or_default();
                 let addr = field(&line, "addr=").and_then(|a| a.parse().ok()).expect("addr in log line");
                 listeners.push((name, addr));
@@ -84,12 +94,22 @@ impl Gateway {
 
     /// The ops (metrics) listener's address, from the startup log.
     pub fn metrics_addr(&self) -> SocketAddr {
+        self.side_listener("metrics")
+    }
+
+    /// The admin API listener's address, from the startup log.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.side_listener("admin")
+    }
+
+    fn side_listener(&self, name: &str) -> SocketAddr {
+        let tag = format!("listener=\"{name}\"");
         self.stderr()
             .iter()
-            .find(|l| l.contains("Listening.") && l.contains("listener=\"metrics\""))
+            .find(|l| l.contains("Listening.") && l.contains(&tag))
             .and_then(|l| field(l, "addr="))
             .and_then(|a| a.parse().ok())
-            .expect("metrics listener address in the log")
+            .unwrap_or_else(|| panic!("{name} listener address in the log"))
     }
 
     /// The config file path.
@@ -99,7 +119,7 @@ impl Gateway {
 
     /// Rewrites the config file (same `{dir}` substitution).
     pub fn rewrite_config(&self, config: &str) {
-        let config = config.replace("{dir}", &self.dir.path().display().to_string());
+        let config = with_test_admin(config.replace("{dir}", &self.dir.path().display().to_string()));
         std::fs::write(self.config_path(), config).unwrap();
     }
 
@@ -162,6 +182,16 @@ fn field(line: &str, key: &str) -> Option<String> {
     let rest = &line[start..];
     let value = rest.split_whitespace().next()?;
     Some(value.trim_matches('"').to_owned())
+}
+
+impl Gateway {
+    /// Kills the process with SIGKILL (no graceful shutdown) and hands back
+    /// its directory, so a test can restart on the same state.
+    pub fn kill_keep_dir(mut self) -> TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::take(&mut self.dir)
+    }
 }
 
 impl Drop for Gateway {

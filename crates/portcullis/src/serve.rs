@@ -17,10 +17,11 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub(crate) fn run(config: &Path, demo_upstream: Option<SocketAddr>) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let Loaded { snapshot, runtime } = portcullis_config::load(config, 1, &metrics).map_err(|err| {
-        eprintln!("{err}");
-        anyhow::anyhow!("the configuration has {} error(s)", err.errors.len())
-    })?;
+    let Loaded { snapshot, runtime, management: plane_settings } = portcullis_config::load(config, 1, &metrics)
+        .map_err(|err| {
+            eprintln!("{err}");
+            anyhow::anyhow!("the configuration has {} error(s)", err.errors.len())
+        })?;
     init_logging(&runtime);
     let access_log = match &runtime.access_log {
         Some(destination) => Some(AccessLog::start(destination, metrics.clone()).context("opening the access log")?),
@@ -34,8 +35,9 @@ pub(crate) fn run(config: &Path, demo_upstream: Option<SocketAddr>) -> anyhow::R
         access_log,
     });
 
+    let view = Arc::new(ArcSwap::from_pointee(config_view(config)));
     let control = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    control.block_on(async {
+    let plane = control.block_on(async {
         if let Some(addr) = demo_upstream {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -50,62 +52,93 @@ pub(crate) fn run(config: &Path, demo_upstream: Option<SocketAddr>) -> anyhow::R
             tracing::info!(listener = "metrics", addr = %listener.local_addr()?, "Listening.");
             tokio::spawn(portcullis_proxy::ops::serve(listener, metrics.clone()));
         }
-        anyhow::Ok(())
+        let shown = view.clone();
+        crate::management::Plane::start(&plane_settings, Arc::new(move || (**shown.load()).clone())).await
     })?;
     let server = Server::start(&shared, runtime.workers, runtime.drain_timeout).context("starting listeners")?;
     for (listener, addr) in live.load().listeners.iter().zip(server.local_addrs()) {
         tracing::info!(listener = %listener.name, addr = %addr, tls = listener.tls.is_some(), "Listening.");
     }
     tracing::info!(workers = runtime.workers, generation = live.load().generation, "Portcullis started.");
-    control.block_on(signals(config, &live, &runtime, &metrics))?;
+    let reloads =
+        Reloads { config, live: &live, runtime: &runtime, metrics: &metrics, store: &plane.store, view: &view };
+    control.block_on(signals(&reloads))?;
     tracing::info!(drain = ?runtime.drain_timeout, "Shutting down: draining open connections.");
     server.shutdown();
+    control.block_on(plane.stop());
     tracing::info!("Stopped.");
     Ok(())
 }
 
+/// What a reload touches.
+struct Reloads<'a> {
+    config: &'a Path,
+    live: &'a portcullis_proxy::Live,
+    runtime: &'a RuntimeSettings,
+    metrics: &'a Metrics,
+    store: &'a portcullis_store::Store,
+    view: &'a ArcSwap<serde_json::Value>,
+}
+
 /// Waits for SIGTERM/SIGINT, reloading on SIGHUP and, if asked, on file change.
-async fn signals(
-    config: &Path,
-    live: &portcullis_proxy::Live,
-    runtime: &RuntimeSettings,
-    metrics: &Metrics,
-) -> anyhow::Result<()> {
+async fn signals(reloads: &Reloads<'_>) -> anyhow::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let mut watch = tokio::time::interval(runtime.watch.unwrap_or(Duration::from_secs(3600)));
-    let mut seen = modified(config);
+    let mut watch = tokio::time::interval(reloads.runtime.watch.unwrap_or(Duration::from_secs(3600)));
+    let mut seen = modified(reloads.config);
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(config, live, runtime, metrics),
+            _ = hup.recv() => reload(reloads).await,
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
-            _ = watch.tick(), if runtime.watch.is_some() => {
-                let now = modified(config);
+            _ = watch.tick(), if reloads.runtime.watch.is_some() => {
+                let now = modified(reloads.config);
                 if now != seen {
                     seen = now;
-                    reload(config, live, runtime, metrics);
+                    reload(reloads).await;
                 }
             }
         }
     }
 }
 
+/// The configuration file as a JSON value with secrets masked: what
+/// `GET /admin/v1/config` shows of the configuration in force.
+fn config_view(config: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(config).unwrap_or_default();
+    let mut value: serde_json::Value = serde_saphyr::from_str(&text).unwrap_or(serde_json::Value::Null);
+    if let Some(url) = value.pointer_mut("/store/url") {
+        *url = serde_json::Value::String("***".into());
+    }
+    portcullis_audit::mask_details(&mut value);
+    value
+}
+
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn reload(config: &Path, live: &portcullis_proxy::Live, runtime: &RuntimeSettings, metrics: &Metrics) {
-    match portcullis_config::reload(live, config, runtime, metrics) {
+/// Reloads, and records the outcome as an audit event (a security event).
+async fn reload(r: &Reloads<'_>) {
+    use portcullis_audit::{NewEvent, Outcome};
+    let event = match portcullis_config::reload(r.live, r.config, r.runtime, r.metrics) {
         Ok(generation) => {
-            metrics.reloads_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            r.metrics.reloads_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            r.view.store(Arc::new(config_view(r.config)));
             tracing::info!(generation, "Configuration reloaded.");
+            NewEvent::new("system", "host", "config.reload", "config", Outcome::Success)
+                .with_details(serde_json::json!({ "generation": generation }))
         }
         Err(err) => {
-            metrics.reloads_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            r.metrics.reloads_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::error!(error = %err, "Configuration reload refused; the running configuration keeps serving.");
+            NewEvent::new("system", "host", "config.reload", "config", Outcome::Failure)
+                .with_details(serde_json::json!({ "error": err.to_string() }))
         }
+    };
+    if let Err(err) = r.store.record(event).await {
+        tracing::error!(error = %err, "The configuration reload could not be recorded in the audit log.");
     }
 }
 

@@ -1,0 +1,189 @@
+//! The management plane end to end through the real binary: bootstrap on
+//! the host, the admin API, durability across a kill, the signed audit log
+//! and its verification, syslog forwarding, and sealed secrets.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{BIN, Gateway, TestUpstream};
+use portcullis_test_support::TempDir;
+use portcullis_test_support::admin::AdminClient;
+use serde_json::json;
+
+const NEW_PASSWORD: &str = "a far better passphrase, 2026";
+
+fn config(upstream: &TestUpstream, extra: &str) -> String {
+    format!(
+        "workers: 1
+listeners: [{{ name: public, listen: 127.0.0.1:0 }}]
+upstream_allowlist: [127.0.0.0/8]
+upstreams: [{{ name: app, targets: [{url}] }}]
+routes: [{{ name: r, prefix: /, upstream: app }}]
+access_log: {{ enabled: false }}
+data_dir: {{dir}}/data
+audit: {{ checkpoint_interval: 1s }}
+admin:
+  listen: 127.0.0.1:0
+  password_hashing: {{ memory: 8MiB, iterations: 1, parallelism: 1 }}
+{extra}",
+        url = upstream.url()
+    )
+}
+
+fn cli(dir: &TempDir, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .args(["--config"])
+        .arg(dir.path().join("portcullis.yaml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Writes the config, bootstraps `root`, returns the one-time password.
+fn bootstrap(dir: &TempDir, config: &str) -> String {
+    dir.write("portcullis.yaml", config.replace("{dir}", &dir.path().display().to_string()));
+    let out = cli(dir, &["admin", "bootstrap", "--name", "root"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    stdout.lines().last().unwrap().trim().to_owned()
+}
+
+/// Logs root in, sets a new password, enrols TOTP: a fully usable session.
+async fn admin_session(gw: &Gateway, password: &str) -> AdminClient {
+    let mut client = AdminClient::new(gw.admin_addr());
+    let login = client.login("root", password).await;
+    assert_eq!((login.status(), login.json["duty"].as_str()), (200, Some("change_password")), "{:?}", login.json);
+    let changed = client
+        .post("/admin/v1/me/password", &json!({ "current_password": password, "new_password": NEW_PASSWORD }))
+        .await;
+    assert_eq!(changed.status(), 204, "{:?}", changed.json);
+    let start = client.post("/admin/v1/me/totp", &json!({})).await;
+    let secret = portcullis_credentials::TotpSecret::from_base32(start.json["secret"].as_str().unwrap()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let confirm = client
+        .post("/admin/v1/me/totp/confirm", &json!({ "secret": secret.to_base32(), "code": secret.code_at(now) }))
+        .await;
+    assert_eq!(confirm.status(), 200, "{:?}", confirm.json);
+    client
+}
+
+#[tokio::test]
+async fn bootstrap_creates_one_admin_with_a_one_time_password() {
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let config = config(&upstream, "");
+    let password = bootstrap(&dir, &config);
+    assert!(password.len() >= 32, "{password}");
+    let again = cli(&dir, &["admin", "bootstrap", "--name", "second"], None);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let weak = cli(&dir, &["admin", "reset-password", "--name", "root", "--password-stdin"], Some("password1"));
+    assert!(!weak.status.success(), "a common password is refused");
+    let gw = Gateway::start_in(BIN, dir, &config);
+    let mut wrong = AdminClient::new(gw.admin_addr());
+    assert_eq!(wrong.login("root", "not the password").await.status(), 401);
+    let mut client = admin_session(&gw, &password).await;
+    assert_eq!(client.get("/admin/v1/consumers").await.status(), 200);
+    // Data files are owner-only.
+    use std::os::unix::fs::PermissionsExt as _;
+    for file in ["data", "data/portcullis.db", "data/audit-signing.key"] {
+        let mode = std::fs::metadata(gw.dir.path().join(file)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{file} is readable by others: {mode:o}");
+    }
+}
+
+#[tokio::test]
+async fn an_acknowledged_write_survives_a_kill_and_the_log_verifies() {
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let config = config(&upstream, "");
+    let password = bootstrap(&dir, &config);
+    let gw = Gateway::start_in(BIN, dir, &config);
+    let mut client = admin_session(&gw, &password).await;
+    let created = client.post("/admin/v1/consumers", &json!({ "name": "durable" })).await;
+    assert_eq!(created.status(), 201);
+    // SIGKILL right after the answer: no graceful shutdown, no final checkpoint.
+    let gw = Gateway::start_in(BIN, gw.kill_keep_dir(), &config);
+    let mut client = AdminClient::new(gw.admin_addr());
+    let login = client.login("root", NEW_PASSWORD).await;
+    assert_eq!(login.json["duty"], "present_second_factor");
+    let token = client.session.clone();
+    let dir = gw.kill_keep_dir();
+    let verify = cli(&dir, &["audit-log", "verify"], None);
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{text}{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(text.contains("intact"), "{text}");
+    assert!(token.is_some());
+    let export = cli(&dir, &["audit-log", "export"], None);
+    let lines = String::from_utf8(export.stdout).unwrap();
+    assert!(lines.lines().any(|l| l.contains("\"consumer.create\"")), "{lines}");
+    assert!(lines.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+}
+
+#[tokio::test]
+async fn a_tampered_audit_row_is_named_by_verify() {
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let config = config(&upstream, "");
+    let password = bootstrap(&dir, &config);
+    let gw = Gateway::start_in(BIN, dir, &config);
+    let mut client = admin_session(&gw, &password).await;
+    for name in ["first", "second"] {
+        assert_eq!(client.post("/admin/v1/consumers", &json!({ "name": name })).await.status(), 201);
+    }
+    // Stop gracefully: the final checkpoint signs the head.
+    gw.signal("TERM");
+    let dir = {
+        let mut gw = gw;
+        assert!(gw.wait_exit(Duration::from_secs(10)).is_some());
+        gw.kill_keep_dir()
+    };
+    let intact = cli(&dir, &["audit-log", "verify"], None);
+    assert!(intact.status.success(), "{}", String::from_utf8_lossy(&intact.stdout));
+    let db = dir.path().join("data/portcullis.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2").execute(&pool).await.unwrap();
+    pool.close().await;
+    let broken = cli(&dir, &["audit-log", "verify"], None);
+    let text = String::from_utf8_lossy(&broken.stdout);
+    assert!(!broken.status.success(), "{text}");
+    assert!(text.contains("event 2 was altered"), "{text}");
+}
+
+#[tokio::test]
+async fn audit_events_reach_syslog_and_reloads_are_audited() {
+    let upstream = TestUpstream::start().await;
+    let collector = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let target = collector.local_addr().unwrap();
+    let dir = TempDir::new();
+    let config = config(&upstream, "").replace(
+        "audit: { checkpoint_interval: 1s }",
+        &format!("audit: {{ checkpoint_interval: 1s, syslog: \"udp://{target}\" }}"),
+    );
+    let password = bootstrap(&dir, &config);
+    let gw = Gateway::start_in(BIN, dir, &config);
+    let mut client = AdminClient::new(gw.admin_addr());
+    assert_eq!(client.login("root", &password).await.status(), 200);
+    gw.signal("HUP");
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(seen.contains("admin.login") && seen.contains("config.reload")) {
+        let mut buf = vec![0u8; 65536];
+        let received = tokio::time::timeout_at(deadline, collector.recv(&mut buf)).await;
+        let Ok(Ok(n)) = received else { panic!("syslog saw only:\n{seen}") };
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.push('\n');
+    }
+    assert!(seen.lines().all(|l| l.is_empty() || l.starts_with('<')), "{seen}");
+    assert!(!seen.contains(&password), "a password reached syslog");
+}
