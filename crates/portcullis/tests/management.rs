@@ -187,3 +187,109 @@ async fn audit_events_reach_syslog_and_reloads_are_audited() {
     assert!(seen.lines().all(|l| l.is_empty() || l.starts_with('<')), "{seen}");
     assert!(!seen.contains(&password), "a password reached syslog");
 }
+
+#[tokio::test]
+async fn the_cli_drives_the_admin_api_with_a_token_from_the_environment() {
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let config = config(&upstream, "");
+    let password = bootstrap(&dir, &config);
+    let gw = Gateway::start_in(BIN, dir, &config);
+    let mut client = admin_session(&gw, &password).await;
+    let issued = client
+        .post(
+            "/admin/v1/me/tokens",
+            &json!({ "name": "ci", "scopes": ["consumers:read", "consumers:write"], "expires_in_days": 1 }),
+        )
+        .await;
+    assert_eq!(issued.status(), 201, "{:?}", issued.json);
+    let token = issued.json["secret"].as_str().unwrap();
+    let url = format!("http://{}", gw.admin_addr());
+    let call = |args: &[&str], token: &str| {
+        Command::new(BIN)
+            .args(["admin", "call", "--url", &url])
+            .args(args)
+            .env("PORTCULLIS_ADMIN_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let created = call(&["POST", "/admin/v1/consumers", "--data", r#"{"name":"from-cli"}"#], token);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stdout));
+    let listed = call(&["GET", "/admin/v1/consumers"], token);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("from-cli"));
+    let refused = call(&["GET", "/admin/v1/users"], token);
+    assert!(!refused.status.success(), "the token lacks users:read");
+    let forged = call(&["GET", "/admin/v1/consumers"], "pca_aaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert!(!forged.status.success());
+    assert!(String::from_utf8_lossy(&forged.stdout).contains("unauthorized"));
+}
+
+#[tokio::test]
+async fn secrets_seal_and_rotate_under_the_master_passphrase() {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new();
+    let old = dir.write("old.pass", "an old master passphrase");
+    let new = dir.write("new.pass", "a brand new master passphrase");
+    for file in [&old, &new] {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let source = |path: &std::path::Path| format!("file:{}", path.display());
+    let run = |args: &[&str], input: &str| {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let sealed = run(&["secret", "encrypt", "--passphrase", &source(&old)], "s3cret-db-password");
+    assert!(sealed.status.success(), "{}", String::from_utf8_lossy(&sealed.stderr));
+    let token = String::from_utf8(sealed.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("enc:v1:") && !token.contains("s3cret"));
+    let opened = run(&["secret", "decrypt", "--passphrase", &source(&old)], &token);
+    assert_eq!(String::from_utf8(opened.stdout).unwrap().trim(), "s3cret-db-password");
+    let wrong = run(&["secret", "decrypt", "--passphrase", &source(&new)], &token);
+    assert!(!wrong.status.success());
+    assert!(!String::from_utf8_lossy(&wrong.stderr).contains("s3cret"));
+    let config = dir.write("portcullis.yaml", format!("store:\n  url: \"{token}\"\n"));
+    let rotated = run(
+        &[
+            "secret",
+            "rotate-master",
+            "--config",
+            config.to_str().unwrap(),
+            "--old",
+            &source(&old),
+            "--new",
+            &source(&new),
+        ],
+        "",
+    );
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let text = std::fs::read_to_string(&config).unwrap();
+    let new_token = text.split('"').nth(1).unwrap();
+    assert_ne!(new_token, token);
+    let reopened = run(&["secret", "decrypt", "--passphrase", &source(&new)], new_token);
+    assert_eq!(String::from_utf8(reopened.stdout).unwrap().trim(), "s3cret-db-password");
+    assert_eq!(std::fs::metadata(&config).unwrap().permissions().mode() & 0o077, 0);
+}
+
+#[tokio::test]
+async fn the_management_plane_runs_on_postgresql() {
+    let postgres = portcullis_test_support::postgres::Postgres::start();
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let config = config(&upstream, &format!("store: {{ url: \"{}\" }}\n", postgres.url));
+    let password = bootstrap(&dir, &config);
+    let gw = Gateway::start_in(BIN, dir, &config);
+    let mut client = admin_session(&gw, &password).await;
+    assert_eq!(client.post("/admin/v1/consumers", &json!({ "name": "on-postgres" })).await.status(), 201);
+    assert!(!gw.dir.path().join("data/portcullis.db").exists(), "SQLite was used instead");
+    let dir = gw.kill_keep_dir();
+    let verify = cli(&dir, &["audit-log", "verify"], None);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+}
