@@ -179,9 +179,9 @@ impl fmt::Debug for IndexedCredential {
 /// from the store's change feed. Look-ups never await, never allocate and
 /// never touch the store.
 pub struct CredentialIndex {
-    api_keys: Table<[u8; PREFIX_LEN]>,
-    basic: Table<Box<str>>,
-    mtls: Table<Box<str>>,
+    api_keys: Table<[u8; PREFIX_LEN], KeySlot>,
+    basic: Table<Box<str>, Arc<IndexedCredential>>,
+    mtls: Table<Box<str>, Arc<IndexedCredential>>,
     /// The audit sequence number the index is consistent with.
     seq: AtomicI64,
     /// Serializes refreshes (they copy shards and swap them in, so only one
@@ -262,11 +262,13 @@ impl CredentialIndex {
     #[must_use]
     pub fn resolve_api_key(&self, token: &str, now_ms: i64) -> Option<Arc<IndexedCredential>> {
         let prefix = parse_api_key(token)?;
-        let found = self.api_keys.get(&prefix);
-        let stored = found.as_deref().and_then(IndexedCredential::api_key_hash).unwrap_or(&NO_HASH);
-        let genuine = api_key::verify(token, stored);
-        let credential = found?;
-        (genuine && credential.is_active(now_ms)).then_some(credential)
+        self.api_keys.read(&prefix, |slot| {
+            let genuine = api_key::verify(token, slot.map_or(&NO_HASH, |slot| &slot.hash));
+            // The entry itself is touched (and its count raised) only for a
+            // key that works.
+            let slot = slot?;
+            (genuine && now_ms < slot.until).then(|| Arc::clone(&slot.entry))
+        })
     }
 
     /// The active basic-auth credential of user name `lookup`, or the active
@@ -429,8 +431,8 @@ impl CredentialIndex {
             let entry = Arc::new(entry);
             match entry.kind {
                 CredentialKind::ApiKey => {
-                    if let Some(prefix) = api_key_prefix_of_lookup(&entry.lookup) {
-                        api_keys.insert(prefix, entry);
+                    if let Some((prefix, slot)) = api_key_prefix_of_lookup(&entry.lookup).zip(KeySlot::new(entry)) {
+                        api_keys.insert(prefix, slot);
                     }
                 }
                 CredentialKind::Basic => {
@@ -457,7 +459,7 @@ impl CredentialIndex {
                 CredentialKind::ApiKey => {
                     // A malformed prefix can never be looked up: nothing to do.
                     if let Some(prefix) = api_key_prefix_of_lookup(&lookup) {
-                        api_keys.push((prefix, entry));
+                        api_keys.push((prefix, entry.and_then(KeySlot::new)));
                     }
                 }
                 CredentialKind::Basic => basic.push((lookup.into_boxed_str(), entry)),
@@ -538,16 +540,49 @@ fn base64url(c: u8) -> Option<u8> {
     }
 }
 
-/// One kind's map, in shards that are each swapped whole.
-struct Table<K> {
-    shards: Box<[ArcSwap<Shard<K>>]>,
+/// An API key's entry with what checking a presented key needs inline, so a
+/// wrong secret reads the map's bucket only and never the entry.
+#[derive(Clone)]
+struct KeySlot {
+    /// SHA-256 of the key.
+    hash: [u8; 32],
+    /// The key works while `now < until`.
+    until: i64,
+    entry: Arc<IndexedCredential>,
 }
 
-/// One shard of a [`Table`].
-type Shard<K> = HashMap<K, Arc<IndexedCredential>>;
+impl KeySlot {
+    fn new(entry: Arc<IndexedCredential>) -> Option<Self> {
+        let hash = *entry.api_key_hash()?;
+        let until = if entry.revoked_at.is_some() { i64::MIN } else { entry.expires_at.unwrap_or(i64::MAX) };
+        Some(Self { hash, until, entry })
+    }
+}
 
-/// A key's new entry, or `None` to remove it.
-type Change<K> = (K, Option<Arc<IndexedCredential>>);
+/// What a [`Table`] holds per key.
+trait Slot: Clone {
+    fn entry(&self) -> &Arc<IndexedCredential>;
+}
+
+impl Slot for Arc<IndexedCredential> {
+    fn entry(&self) -> &Arc<IndexedCredential> {
+        self
+    }
+}
+
+impl Slot for KeySlot {
+    fn entry(&self) -> &Arc<IndexedCredential> {
+        &self.entry
+    }
+}
+
+/// One kind's map, in shards that are each swapped whole.
+struct Table<K, V> {
+    shards: Box<[ArcSwap<HashMap<K, V>>]>,
+}
+
+/// A key's new slot, or `None` to remove it.
+type Change<K, V> = (K, Option<V>);
 
 /// The bytes a key is sharded by.
 trait ShardKey {
@@ -583,9 +618,18 @@ fn shard_of(bytes: &[u8]) -> usize {
     (hash as usize) & (SHARDS - 1)
 }
 
-impl<K: Hash + Eq + Clone + ShardKey> Table<K> {
+impl<K: Hash + Eq + Clone + ShardKey, V: Slot> Table<K, V> {
     fn new() -> Self {
         Self { shards: (0..SHARDS).map(|_| ArcSwap::from_pointee(HashMap::new())).collect() }
+    }
+
+    /// Calls `read` with the key's slot, if any, while its shard is loaded.
+    fn read<Q, R>(&self, key: &Q, read: impl FnOnce(Option<&V>) -> R) -> R
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ShardKey + ?Sized,
+    {
+        read(self.shards[shard_of(key.shard_bytes())].load().get(key))
     }
 
     fn get<Q>(&self, key: &Q) -> Option<Arc<IndexedCredential>>
@@ -593,7 +637,7 @@ impl<K: Hash + Eq + Clone + ShardKey> Table<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ShardKey + ?Sized,
     {
-        self.shards[shard_of(key.shard_bytes())].load().get(key).cloned()
+        self.read(key, |slot| slot.map(|slot| Arc::clone(slot.entry())))
     }
 
     fn len(&self) -> usize {
@@ -602,8 +646,8 @@ impl<K: Hash + Eq + Clone + ShardKey> Table<K> {
 
     /// Copies each touched shard once, applies its changes, swaps it in.
     /// Only the index's single writer calls this.
-    fn update(&self, changes: Vec<Change<K>>) {
-        let mut by_shard: HashMap<usize, Vec<Change<K>>> = HashMap::new();
+    fn update(&self, changes: Vec<Change<K, V>>) {
+        let mut by_shard: HashMap<usize, Vec<Change<K, V>>> = HashMap::new();
         for (key, entry) in changes {
             by_shard.entry(shard_of(key.shard_bytes())).or_default().push((key, entry));
         }
@@ -619,8 +663,8 @@ impl<K: Hash + Eq + Clone + ShardKey> Table<K> {
         }
     }
 
-    fn replace(&self, all: Shard<K>) {
-        let mut shards: Vec<Shard<K>> = (0..SHARDS).map(|_| HashMap::new()).collect();
+    fn replace(&self, all: HashMap<K, V>) {
+        let mut shards: Vec<HashMap<K, V>> = (0..SHARDS).map(|_| HashMap::new()).collect();
         for (key, entry) in all {
             shards[shard_of(key.shard_bytes())].insert(key, entry);
         }
