@@ -369,3 +369,57 @@ async fn the_api_publishes_its_openapi_document() {
     assert!(doc.json["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc.raw.header("x-request-id").is_some());
 }
+
+#[tokio::test]
+async fn basic_credentials_take_a_password_or_an_imported_pbkdf2_hash() {
+    let h = start(|_| {}).await;
+    h.user("otto", "operator", STRONG, false).await;
+    let (mut operator, _) = h.session("otto", STRONG).await;
+    let consumer = operator.post("/admin/v1/consumers", &json!({ "name": "legacy" })).await;
+    let app = operator
+        .post(&format!("/admin/v1/consumers/{}/apps", consumer.json["id"].as_str().unwrap()), &json!({ "name": "old" }))
+        .await;
+    let path = format!("/admin/v1/apps/{}/credentials", app.json["id"].as_str().unwrap());
+    // Made by Django 5.2: PBKDF2PasswordHasher().encode("correct horse battery staple", "Qh2DyHmYJ8cI", 1000).
+    let django = "pbkdf2_sha256$1000$Qh2DyHmYJ8cI$Zmt2RUc845u1TvFKm5XFmeZpXanUkm7S4tlB5NYG66s=";
+    let imported =
+        operator.post(&path, &json!({ "kind": "basic", "username": "legacy-user", "password_hash": django })).await;
+    assert_eq!(imported.status(), 201, "{:?}", imported.json);
+    let resolved =
+        h.store.resolve_credential(portcullis_store::CredentialKind::Basic, "legacy-user").await.unwrap().unwrap();
+    assert!(h.hasher.verify("correct horse battery staple", &resolved.secret_hash));
+    let md5 = operator.post(&path, &json!({ "kind": "basic", "username": "x", "password_hash": "$1$abc$def" })).await;
+    assert_error(&md5, 400, "invalid_request");
+    let both = operator
+        .post(&path, &json!({ "kind": "basic", "username": "y", "password": STRONGER, "password_hash": django }))
+        .await;
+    assert_error(&both, 400, "invalid_request");
+    let weak = operator.post(&path, &json!({ "kind": "basic", "username": "z", "password": "password1" })).await;
+    assert_error(&weak, 422, "weak_password");
+    let fresh = operator.post(&path, &json!({ "kind": "basic", "username": "z", "password": STRONGER })).await;
+    assert_eq!(fresh.status(), 201);
+    assert!(!fresh.raw.text().contains("argon2"), "the hash is never returned");
+}
+
+#[tokio::test]
+async fn a_recovery_code_stands_in_for_the_second_factor_once() {
+    let h = start(|_| {}).await;
+    h.user("root", "admin", STRONG, false).await;
+    let mut client = AdminClient::new(h.addr);
+    client.login("root", STRONG).await;
+    let start = client.post("/admin/v1/me/totp", &json!({})).await;
+    let totp = TotpSecret::from_base32(start.json["secret"].as_str().unwrap()).unwrap();
+    let confirm = client
+        .post("/admin/v1/me/totp/confirm", &json!({ "secret": totp.to_base32(), "code": totp.code_at(now_s()) }))
+        .await;
+    let code = confirm.json["recovery_codes"][0].as_str().unwrap().to_owned();
+    let mut next = AdminClient::new(h.addr);
+    next.login("root", STRONG).await;
+    let ok = next.post("/admin/v1/login/second-factor", &json!({ "recovery_code": code })).await;
+    assert_eq!(ok.status(), 200, "{:?}", ok.json);
+    assert_eq!(next.get("/admin/v1/consumers").await.status(), 200);
+    let mut again = AdminClient::new(h.addr);
+    again.login("root", STRONG).await;
+    let reused = again.post("/admin/v1/login/second-factor", &json!({ "recovery_code": code })).await;
+    assert_error(&reused, 401, "unauthorized");
+}

@@ -24,7 +24,13 @@ pub(super) enum CredentialBody {
     },
     Basic {
         username: String,
-        password: String,
+        /// A new password (checked against the policy, hashed with argon2id).
+        #[serde(default)]
+        password: Option<String>,
+        /// Or an existing hash to import: argon2id or PBKDF2-HMAC-SHA256
+        /// (passlib `$pbkdf2-sha256$…` or Django `pbkdf2_sha256$…`).
+        #[serde(default)]
+        password_hash: Option<String>,
     },
     Mtls {
         fingerprint: String,
@@ -64,14 +70,23 @@ pub(super) async fn create(
             let (credential, key) = state.store.create_api_key(&actor, &app_id, expires_at).await?;
             json!({ "credential": credential, "secret": key })
         }
-        CredentialBody::Basic { username, password } => {
+        CredentialBody::Basic { username, password, password_hash } => {
             if username.is_empty() || username.len() > 128 || username.contains(':') {
                 return Err(ApiError::invalid("username must be 1 to 128 characters without ':'"));
             }
-            state.settings.password_policy.check(&password, &[&username]).map_err(|violation| {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", violation.to_string())
-            })?;
-            let phc = hash_password(&state, password).await?;
+            let phc = match (password, password_hash) {
+                (Some(password), None) => {
+                    state.settings.password_policy.check(&password, &[&username]).map_err(|violation| {
+                        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", violation.to_string())
+                    })?;
+                    hash_password(&state, password).await?
+                }
+                (None, Some(imported)) if is_importable(&imported) => imported,
+                (None, Some(_)) => {
+                    return Err(ApiError::invalid("password_hash must be an argon2id or PBKDF2-HMAC-SHA256 hash"));
+                }
+                _ => return Err(ApiError::invalid("send exactly one of password or password_hash")),
+            };
             json!({ "credential": state.store.create_basic_credential(&actor, &app_id, &username, &phc).await? })
         }
         CredentialBody::Mtls { fingerprint } => {
@@ -79,6 +94,12 @@ pub(super) async fn create(
         }
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Whether an imported hash is in a format verification understands.
+fn is_importable(hash: &str) -> bool {
+    let known = ["$argon2id$", "$pbkdf2-sha256$", "pbkdf2_sha256$"].iter().any(|prefix| hash.starts_with(prefix));
+    known && hash.len() <= 512 && hash.bytes().all(|b| b.is_ascii_graphic())
 }
 
 #[derive(Deserialize, Default)]
