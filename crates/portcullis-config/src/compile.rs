@@ -1,6 +1,7 @@
 //! Spec → compiled [`Snapshot`] and management settings: every check runs
 //! and every problem is collected, so one `check` run lists them all.
 
+mod identity;
 mod management;
 
 use std::collections::HashMap;
@@ -372,7 +373,8 @@ impl<'a> Compiler<'a> {
             self.error(at, format!("{path}.upstream"), format!("no upstream is named {:?}", spec.upstream));
         }
         let lifecycle = self.lifecycle(at, &path, spec)?;
-        let compiled = self.policies(at, &path, &spec.name, &spec.policies);
+        let template = spec.path.as_deref().or(spec.prefix.as_deref()).unwrap_or("");
+        let compiled = self.policies(at, &path, &spec.name, template, &spec.policies);
         let headers = self.security_headers(at, &format!("{path}.security_headers"), &spec.security_headers, global)?;
         let mut policies = compiled.policies;
         policies.push(Arc::new(headers));
@@ -392,7 +394,14 @@ impl<'a> Compiler<'a> {
     }
 
     /// Compiles a route's policy list, in order.
-    fn policies(&mut self, at: Option<Location>, path: &str, route: &str, specs: &[PolicySpec]) -> CompiledPolicies {
+    fn policies(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        route: &str,
+        template: &str,
+        specs: &[PolicySpec],
+    ) -> CompiledPolicies {
         let has_json = specs.iter().any(|p| matches!(p, PolicySpec::JsonThreat(_)));
         let has_xml = specs.iter().any(|p| matches!(p, PolicySpec::XmlThreat(_)));
         let mut out = CompiledPolicies::default();
@@ -445,6 +454,18 @@ impl<'a> Compiler<'a> {
                 PolicySpec::ResponseSize(s) => {
                     out.max_response_body = Some(out.max_response_body.map_or(s.max.0, |m: u64| m.min(s.max.0)));
                     Arc::new(ResponseSizePolicy::new(s.max.0))
+                }
+                PolicySpec::ApiKey(s) => {
+                    let Some(policy) = self.api_key(at, &here, s) else { continue };
+                    Arc::new(policy)
+                }
+                PolicySpec::MtlsIdentity(_) => {
+                    Arc::new(portcullis_auth::MtlsIdentityPolicy::new(portcullis_auth::CredentialSource::process()))
+                }
+                PolicySpec::Authorize(s) => {
+                    let authenticated = specs[..j].iter().any(identity::authenticates);
+                    let Some(policy) = self.authorize(at, &here, template, authenticated, s) else { continue };
+                    Arc::new(policy)
                 }
             };
             out.policies.push(compiled);

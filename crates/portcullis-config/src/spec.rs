@@ -301,6 +301,75 @@ pub enum PolicySpec {
     /// Requests validated against an OpenAPI 3.0/3.1 document: undeclared
     /// paths (404) and methods (405), parameters and JSON bodies (400).
     OpenApi(OpenApiSpec),
+    /// API-key authentication from one header (401).
+    ApiKey(ApiKeySpec),
+    /// Identity from the verified client certificate (401).
+    MtlsIdentity(MtlsIdentitySpec),
+    /// Authorization of the authenticated caller (403).
+    Authorize(AuthorizeSpec),
+}
+
+/// `api_key`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySpec {
+    /// The header carrying the key (default `X-API-Key`).
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Pass the key on to the upstream (default: removed).
+    #[serde(default)]
+    pub forward_credentials: bool,
+}
+
+/// `mtls_identity`: no settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsIdentitySpec {}
+
+/// `authorize`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeSpec {
+    /// Only for these methods (default: all).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Every one of these scopes is required.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// At least one of these groups is required.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Consumer ids allowed / denied.
+    #[serde(default)]
+    pub consumers: AllowDenySpec,
+    /// App ids allowed / denied.
+    #[serde(default)]
+    pub apps: AllowDenySpec,
+    /// Path parameters bound to the caller's identity.
+    #[serde(default)]
+    pub bind: Vec<BindSpec>,
+}
+
+/// Allow and deny lists of ids.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowDenySpec {
+    /// Only these (empty: any).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Never these.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+/// `{param}` must equal (or be one of) the identity's `claim`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindSpec {
+    /// A template parameter of the route's path.
+    pub param: String,
+    /// `sub`, `consumer`, `app`, `groups`, `scopes` or a token claim.
+    pub claim: String,
 }
 
 /// `open_api`.

@@ -37,6 +37,10 @@ pub struct Ctx {
     /// Values held until the response has been sent in full, then dropped
     /// (e.g. a concurrency slot).
     pub holds: Vec<Box<dyn Any + Send + Sync>>,
+    /// The caller, once an authentication policy proved who it is.
+    pub identity: Option<Arc<crate::Identity>>,
+    /// The matched route's template parameters (`{id}` → value), in order.
+    pub path_params: Vec<(Box<str>, Box<str>)>,
     /// Typed per-request values one phase leaves for a later one (e.g. the
     /// OpenAPI operation matched on the way in, for the response check).
     pub extensions: http::Extensions,
@@ -56,6 +60,8 @@ impl Ctx {
             reason: None,
             response_headers: Vec::new(),
             holds: Vec::new(),
+            identity: None,
+            path_params: Vec::new(),
             extensions: http::Extensions::new(),
         }
     }

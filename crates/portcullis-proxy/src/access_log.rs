@@ -60,7 +60,7 @@ impl LogMasking {
                     out.push('&');
                 }
                 match pair.split_once('=') {
-                    Some((name, _)) if is_secret_param(name) => {
+                    Some((name, value)) if is_secret_param(name) || holds_credential(value) => {
                         out.push_str(name);
                         out.push('=');
                         out.push_str(MASK);
@@ -78,6 +78,13 @@ impl LogMasking {
         }
         self.mask_patterns(&String::from_utf8_lossy(value.as_bytes()))
     }
+}
+
+/// Whether a query value carries one of our API keys or admin tokens,
+/// however it is percent-encoded.
+fn holds_credential(value: &str) -> bool {
+    use portcullis_core::decode::{Component, percent_decode};
+    percent_decode(value, Component::Query).is_none_or(|v| v.contains("pck_") || v.contains("pca_"))
 }
 
 fn is_secret_param(name: &str) -> bool {
@@ -231,6 +238,8 @@ mod tests {
             LogMasking { headers: vec![], patterns: vec![Regex::new(r"\b\d{4}(?:[ -]?\d{4}){3}\b").unwrap()] };
         let uri: Uri = "/pay/4111111111111111?api_key=abc&x=1&access_token=t&Password=p".parse().unwrap();
         assert_eq!(masking.target(&uri), "/pay/***?api_key=***&x=1&access_token=***&Password=***");
+        let encoded: Uri = "/a?q=%70ck_ab12cd34_secret&ok=1".parse().unwrap();
+        assert_eq!(masking.target(&encoded), "/a?q=***&ok=1");
         let auth = HeaderValue::from_static("Bearer secret");
         assert_eq!(masking.header(&http::header::AUTHORIZATION, &auth), "***");
     }

@@ -112,6 +112,7 @@ pub(crate) struct Forwarding<'a> {
     pub(crate) peer_trusted: bool,
     pub(crate) conn: &'a ConnForwarding,
     pub(crate) request_id: &'a str,
+    pub(crate) identity: Option<&'a portcullis_core::Identity>,
 }
 
 /// Turns the client's request head into the upstream's, in place.
@@ -124,6 +125,7 @@ pub(crate) fn upstream_head(
     fwd: &Forwarding<'_>,
 ) -> Result<(), Deny> {
     strip_hop_by_hop(&mut req.headers);
+    crate::identity_headers::apply(&mut req.headers, fwd.identity);
     let invalid = || Deny::malformed("request.header.invalid");
     let host = match req.uri.authority() {
         Some(authority) => HeaderValue::try_from(authority.as_str()).ok(),

@@ -15,6 +15,7 @@ mod body;
 mod connection;
 mod forward;
 mod hygiene;
+pub mod identity_headers;
 pub mod metrics;
 pub mod ops;
 mod pipeline;

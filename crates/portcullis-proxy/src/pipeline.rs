@@ -158,7 +158,10 @@ async fn serve<'s>(
     peer_trusted: bool,
 ) -> (Answer, Option<&'s Route>) {
     let (route, normalized) = match route_request(snapshot, conn, &head) {
-        Ok(Routed::Route(route, normalized)) => (route, normalized),
+        Ok(Routed::Route(route, normalized, params)) => {
+            cx.path_params = params;
+            (route, normalized)
+        }
         Ok(Routed::Redirect(location)) => return (Answer::Redirect(location), None),
         Err(deny) => return (Answer::Own(deny), None),
     };
@@ -294,8 +297,9 @@ async fn rewrite_response(
 
 /// Where hygiene checks and routing send a request.
 enum Routed<'s> {
-    /// To this route, with the normalized path when it differs from the request's.
-    Route(&'s Route, Option<String>),
+    /// To this route, with the normalized path when it differs from the
+    /// request's, and the template parameters (empty for most routes).
+    Route(&'s Route, Option<String>, Vec<(Box<str>, Box<str>)>),
     /// To HTTPS (a redirecting listener).
     Redirect(HeaderValue),
 }
@@ -314,8 +318,8 @@ fn route_request<'s>(snapshot: &'s Snapshot, conn: &ConnInfo, head: &Parts) -> R
     if let Some(port) = snapshot.listeners[conn.listener].redirect_https {
         return redirect(snapshot, &host, port, head).map(Routed::Redirect);
     }
-    let route = match snapshot.routes.lookup(&host, &path, &head.method) {
-        Lookup::Found { route, .. } => route,
+    let (route, params) = match snapshot.routes.lookup(&host, &path, &head.method) {
+        Lookup::Found { route, params } => (route, params.iter().map(|(k, v)| (k.into(), v.into())).collect()),
         Lookup::UnknownHost => return Err(Deny::new(StatusCode::MISDIRECTED_REQUEST, "route.host.unknown")),
         Lookup::NotFound => return Err(Deny::new(StatusCode::NOT_FOUND, "route.not_found")),
         Lookup::MethodNotAllowed(allow) => {
@@ -329,7 +333,7 @@ fn route_request<'s>(snapshot: &'s Snapshot, conn: &ConnInfo, head: &Parts) -> R
         Cow::Owned(path) => Some(path),
         Cow::Borrowed(_) => None,
     };
-    Ok(Routed::Route(route, normalized))
+    Ok(Routed::Route(route, normalized, params))
 }
 
 /// Sends the request to one of the upstream's targets.
@@ -344,7 +348,12 @@ async fn exchange(
 ) -> Answer {
     let index = upstream.pick();
     let target = &upstream.targets[index];
-    let fwd = Forwarding { peer_trusted, conn: &conn.forwarding, request_id: &cx.request_id };
+    let fwd = Forwarding {
+        peer_trusted,
+        conn: &conn.forwarding,
+        request_id: &cx.request_id,
+        identity: cx.identity.as_deref(),
+    };
     if let Err(deny) = forward::upstream_head(&mut head, normalized, upstream, target, &fwd) {
         return Answer::Own(deny);
     }

@@ -60,7 +60,7 @@ impl fmt::Debug for Changes {
         f.debug_struct("Changes")
             .field("seq", &*self.sender.borrow())
             .field("poll_ms", &self.poll_ms.load(Ordering::Relaxed))
-            .field("listening", &self.tasks.lock().is_ok_and(|tasks| tasks.is_some()))
+            .field("feeding", &self.tasks.try_lock().is_ok_and(|tasks| tasks.as_ref().is_some_and(|t| !t.is_empty())))
             .finish_non_exhaustive()
     }
 }

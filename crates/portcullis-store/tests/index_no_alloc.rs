@@ -49,4 +49,8 @@ fn look_ups_do_not_allocate() {
     }
     let stats = region.change();
     assert_eq!((stats.allocations, stats.reallocations), (0, 0), "{stats:?}");
+    // The counter does count.
+    let region = Region::new(GLOBAL);
+    black_box(String::from(black_box("x")));
+    assert_eq!(region.change().allocations, 1);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use portcullis_admin::{AppState, ConfigView, ManagementSettings};
 use portcullis_audit::{AuditSigner, SyslogForwarder, SyslogTarget};
-use portcullis_store::{AuditQuery, Store};
+use portcullis_store::{AuditQuery, CredentialIndex, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -21,6 +21,7 @@ pub(crate) struct Plane {
     signer: Arc<AuditSigner>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    follower: JoinHandle<()>,
 }
 
 impl Plane {
@@ -31,7 +32,13 @@ impl Plane {
             Store::open(settings.store_url.as_deref(), &settings.data_dir).await.context("opening the store")?;
         let signer = Arc::new(keys::signer(&settings.data_dir, master.as_ref())?);
         let (stop, stopped) = watch::channel(false);
+        // The data plane authenticates against an in-memory index of the
+        // store's credentials, kept fresh by change notifications.
+        let index = CredentialIndex::load(&store).await.context("loading credentials")?;
+        let follower = index.follow(store.clone());
         let mut tasks = Vec::new();
+        tracing::info!(credentials = index.len(), "Credential index loaded.");
+        portcullis_auth::CredentialSource::process().set(index);
         if let Some(admin) = &settings.admin {
             let listener = tokio::net::TcpListener::bind(admin.listen)
                 .await
@@ -55,12 +62,13 @@ impl Plane {
             let cursor = settings.data_dir.join("syslog.cursor");
             tasks.push(tokio::spawn(forward(store.clone(), target, cursor, stopped)));
         }
-        Ok(Self { store, signer, stop, tasks })
+        Ok(Self { store, signer, stop, tasks, follower })
     }
 
     /// Stops the jobs and signs the final head.
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
+        self.follower.abort();
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }

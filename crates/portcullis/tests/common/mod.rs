@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unused_imports, unreachable_pub)]
 
+pub mod plane;
+
 pub use portcullis_test_support::gateway::Gateway;
 pub use portcullis_test_support::raw;
 pub use portcullis_test_support::upstream::TestUpstream;

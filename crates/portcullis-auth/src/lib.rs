@@ -1,0 +1,25 @@
+//! Identity at the gateway: route policies that prove who is calling (API
+//! keys, client certificates) and decide what they may do (scopes, groups,
+//! consumer and app lists, object-level binding of path parameters).
+//!
+//! It does not manage credentials (the store and admin API do) and never
+//! queries the store per request: it reads the in-memory
+//! [`portcullis_store::CredentialIndex`], reached through a
+//! [`CredentialSource`] that the process fills once the store is open.
+//!
+//! The one design decision a reader must know: every failure answers with
+//! the same generic 401 (or 403 for authorization) whatever the cause; only
+//! the reason code in the log tells them apart.
+
+#![forbid(unsafe_code)]
+
+mod api_key;
+mod authorize;
+mod challenge;
+mod mtls;
+mod source;
+
+pub use api_key::ApiKeyPolicy;
+pub use authorize::{AuthorizePolicy, Binding, ListRule};
+pub use mtls::MtlsIdentityPolicy;
+pub use source::CredentialSource;

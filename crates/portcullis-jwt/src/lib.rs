@@ -1,0 +1,3 @@
+//! JWT bearer verification for Portcullis (work in progress).
+
+#![forbid(unsafe_code)]

@@ -1,0 +1,196 @@
+//! Identity at the gateway, attacked from the client's side: API keys from
+//! the store (missing, wrong, in the URL, revoked, rotated), identity
+//! headers the client cannot forge, and object-level authorization.
+
+mod common;
+
+use std::time::Duration;
+
+use common::plane::{admin_session, bootstrap};
+use common::{BIN, Gateway, TestUpstream, raw};
+use portcullis_test_support::TempDir;
+use portcullis_test_support::admin::AdminClient;
+use serde_json::json;
+
+fn config(upstream: &TestUpstream) -> String {
+    format!(
+        "workers: 1
+listeners: [{{ name: public, listen: 127.0.0.1:0 }}]
+upstream_allowlist: [127.0.0.0/8]
+upstreams: [{{ name: app, targets: [{url}] }}]
+routes:
+  - name: accounts
+    path: /accounts/{{consumer_id}}
+    upstream: app
+    policies:
+      - type: api_key
+      - type: authorize
+        bind: [{{ param: consumer_id, claim: consumer }}]
+  - name: orders
+    prefix: /orders
+    methods: [GET, DELETE]
+    upstream: app
+    policies:
+      - type: api_key
+        header: X-Key
+      - type: authorize
+        methods: [DELETE]
+        groups: [admins]
+  - name: open
+    prefix: /open
+    upstream: app
+access_log: {{ path: \"{{dir}}/access.log\" }}
+data_dir: {{dir}}/data
+admin:
+  listen: 127.0.0.1:0
+  password_hashing: {{ memory: 8MiB, iterations: 1, parallelism: 1 }}
+",
+        url = upstream.url()
+    )
+}
+
+/// A consumer with one app and one key; returns (consumer id, credential id, key).
+async fn consumer_with_key(admin: &mut AdminClient, name: &str, groups: &[&str]) -> (String, String, String) {
+    let consumer = admin.post("/admin/v1/consumers", &json!({ "name": name, "groups": groups })).await;
+    assert_eq!(consumer.status(), 201, "{:?}", consumer.json);
+    let id = consumer.json["id"].as_str().unwrap().to_owned();
+    let app = admin.post(&format!("/admin/v1/consumers/{id}/apps"), &json!({ "name": "app" })).await;
+    let app_id = app.json["id"].as_str().unwrap();
+    let key = admin.post(&format!("/admin/v1/apps/{app_id}/credentials"), &json!({ "kind": "api_key" })).await;
+    assert_eq!(key.status(), 201, "{:?}", key.json);
+    (id, key.json["credential"]["id"].as_str().unwrap().to_owned(), key.json["secret"].as_str().unwrap().to_owned())
+}
+
+/// Waits until `key` works: the index follows the store within milliseconds.
+async fn until_active(gw: &Gateway, path: &str, header: &str, key: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while get(gw, path, &[(header, key)]).await.status != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "the new key never started working");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn get(gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> raw::RawResponse {
+    let extra: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+    raw::request(gw.addr(), &format!("GET {path} HTTP/1.1\r\nHost: api\r\n{extra}Connection: close\r\n\r\n")).await
+}
+
+struct World {
+    gw: Gateway,
+    upstream: TestUpstream,
+    admin: AdminClient,
+}
+
+async fn world() -> World {
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let config = config(&upstream);
+    let password = bootstrap(&dir, &config);
+    let gw = Gateway::start_in(BIN, dir, &config);
+    let admin = admin_session(&gw, &password).await;
+    World { gw, upstream, admin }
+}
+
+#[tokio::test]
+async fn a_valid_key_reaches_the_upstream_as_an_identity_the_client_cannot_forge() {
+    let mut w = world().await;
+    let (consumer, _, key) = consumer_with_key(&mut w.admin, "acme", &["partners"]).await;
+    until_active(&w.gw, &format!("/accounts/{consumer}"), "X-API-Key", &key).await;
+    let forged = [("X-API-Key", key.as_str()), ("X-Consumer-Id", "con_admin"), ("X-Consumer-Groups", "admins")];
+    let ok = get(&w.gw, &format!("/accounts/{consumer}"), &forged).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let seen = w.upstream.seen().pop().unwrap();
+    assert_eq!(seen.headers.get("x-consumer-id").unwrap(), consumer.as_str());
+    assert_eq!(seen.headers.get("x-consumer-groups").unwrap(), "partners");
+    assert_eq!(seen.headers.get("x-authenticated-by").unwrap(), "api_key");
+    assert!(seen.headers.get("x-api-key").is_none(), "the key is not forwarded");
+    // On a route without authentication, forged identity headers are dropped too.
+    let open = get(&w.gw, "/open", &[("X-Consumer-Id", "con_admin"), ("X-Scopes", "admin")]).await;
+    assert_eq!(open.status, 200);
+    let seen = w.upstream.seen().pop().unwrap();
+    assert!(seen.headers.get("x-consumer-id").is_none() && seen.headers.get("x-scopes").is_none());
+}
+
+#[tokio::test]
+async fn missing_wrong_and_url_keys_get_the_same_generic_401() {
+    let mut w = world().await;
+    let (consumer, _, key) = consumer_with_key(&mut w.admin, "acme", &[]).await;
+    let path = format!("/accounts/{consumer}");
+    until_active(&w.gw, &path, "X-API-Key", &key).await;
+    let mut tampered = key.clone();
+    tampered.pop();
+    tampered.push(if key.ends_with('A') { 'B' } else { 'A' });
+    let unknown = format!("pck_zzzzzzzz_{}", &key[13..]);
+    let answers = [
+        get(&w.gw, &path, &[]).await,
+        get(&w.gw, &path, &[("X-API-Key", &tampered)]).await,
+        get(&w.gw, &path, &[("X-API-Key", &unknown)]).await,
+        get(&w.gw, &path, &[("X-API-Key", "pck_garbage")]).await,
+        get(&w.gw, &format!("{path}?api_key={key}"), &[]).await,
+        get(&w.gw, &format!("{path}?q=%70ck_{}", &key[4..]), &[("X-API-Key", &key)]).await,
+        get(&w.gw, &path, &[("X-API-Key", &key), ("X-API-Key", &key)]).await,
+    ];
+    for answer in &answers {
+        assert_eq!(answer.status, 401, "{}", answer.text());
+        assert_eq!(answer.header("www-authenticate"), Some("ApiKey realm=\"portcullis\""));
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(body["error"], "unauthorized");
+    }
+    assert_eq!(w.upstream.count(), 1, "only the probe that waited for the key reached the upstream");
+    let log = w.gw.access_log(answers.len() + 1, Duration::from_secs(5)).join("\n");
+    for reason in ["auth.api_key.missing", "auth.api_key.invalid", "auth.api_key.in_url", "auth.api_key.repeated"] {
+        assert!(log.contains(reason), "{reason} not in\n{log}");
+    }
+    assert!(!log.contains(&key[13..]), "the key reached the access log");
+}
+
+#[tokio::test]
+async fn revocation_is_effective_at_once_and_rotation_keeps_the_old_key_for_the_overlap() {
+    let mut w = world().await;
+    let (consumer, credential, key) = consumer_with_key(&mut w.admin, "acme", &[]).await;
+    let path = format!("/accounts/{consumer}");
+    until_active(&w.gw, &path, "X-API-Key", &key).await;
+    let rotated =
+        w.admin.post(&format!("/admin/v1/credentials/{credential}/rotate"), &json!({ "overlap_seconds": 60 })).await;
+    let new_key = rotated.json["secret"].as_str().unwrap().to_owned();
+    let new_id = rotated.json["credential"]["id"].as_str().unwrap().to_owned();
+    until_active(&w.gw, &path, "X-API-Key", &new_key).await;
+    assert_eq!(get(&w.gw, &path, &[("X-API-Key", &key)]).await.status, 200, "old key works during the overlap");
+    for id in [&credential, &new_id] {
+        assert_eq!(w.admin.post(&format!("/admin/v1/credentials/{id}/revoke"), &json!({})).await.status(), 200);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let (old, new) =
+            (get(&w.gw, &path, &[("X-API-Key", &key)]).await, get(&w.gw, &path, &[("X-API-Key", &new_key)]).await);
+        if old.status == 401 && new.status == 401 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "revocation took longer than 2 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_consumer_cannot_reach_another_consumers_object() {
+    let mut w = world().await;
+    let (alice, _, alice_key) = consumer_with_key(&mut w.admin, "alice", &[]).await;
+    let (bob, _, _) = consumer_with_key(&mut w.admin, "bob", &["admins"]).await;
+    until_active(&w.gw, &format!("/accounts/{alice}"), "X-API-Key", &alice_key).await;
+    assert_eq!(get(&w.gw, &format!("/accounts/{alice}"), &[("X-API-Key", &alice_key)]).await.status, 200);
+    let other = get(&w.gw, &format!("/accounts/{bob}"), &[("X-API-Key", &alice_key)]).await;
+    assert_eq!(other.status, 403);
+    let body: serde_json::Value = serde_json::from_slice(&other.body).unwrap();
+    assert_eq!(body["error"], "forbidden");
+    // Function level: DELETE needs the admins group, GET does not.
+    let key_header = [("X-Key", alice_key.as_str())];
+    assert_eq!(get(&w.gw, "/orders/1", &key_header).await.status, 200);
+    let delete = raw::request(
+        w.gw.addr(),
+        &format!("DELETE /orders/1 HTTP/1.1\r\nHost: api\r\nX-Key: {alice_key}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(delete.status, 403);
+    let log = w.gw.access_log(4, Duration::from_secs(5)).join("\n");
+    assert!(log.contains("authz.object") && log.contains("authz.group"), "{log}");
+}
