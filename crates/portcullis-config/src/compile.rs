@@ -459,6 +459,10 @@ impl<'a> Compiler<'a> {
                     let Some(policy) = self.api_key(at, &here, s) else { continue };
                     Arc::new(policy)
                 }
+                PolicySpec::Basic(s) => Arc::new(portcullis_auth::BasicPolicy::new(
+                    portcullis_auth::CredentialSource::process(),
+                    s.forward_credentials,
+                )),
                 PolicySpec::MtlsIdentity(_) => {
                     Arc::new(portcullis_auth::MtlsIdentityPolicy::new(portcullis_auth::CredentialSource::process()))
                 }

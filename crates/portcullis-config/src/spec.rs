@@ -303,6 +303,8 @@ pub enum PolicySpec {
     OpenApi(OpenApiSpec),
     /// API-key authentication from one header (401).
     ApiKey(ApiKeySpec),
+    /// HTTP basic authentication against the store (401).
+    Basic(BasicSpec),
     /// Identity from the verified client certificate (401).
     MtlsIdentity(MtlsIdentitySpec),
     /// Authorization of the authenticated caller (403).
@@ -317,6 +319,15 @@ pub struct ApiKeySpec {
     #[serde(default)]
     pub header: Option<String>,
     /// Pass the key on to the upstream (default: removed).
+    #[serde(default)]
+    pub forward_credentials: bool,
+}
+
+/// `basic`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicSpec {
+    /// Pass `Authorization` on to the upstream (default: removed).
     #[serde(default)]
     pub forward_credentials: bool,
 }

@@ -39,6 +39,10 @@ routes:
   - name: open
     prefix: /open
     upstream: app
+  - name: basic
+    prefix: /basic
+    upstream: app
+    policies: [{{ type: basic }}]
 access_log: {{ path: \"{{dir}}/access.log\" }}
 data_dir: {{dir}}/data
 admin:
@@ -193,4 +197,117 @@ async fn one_consumer_cannot_reach_another_consumers_object() {
     assert_eq!(delete.status, 403);
     let log = w.gw.access_log(4, Duration::from_secs(5)).join("\n");
     assert!(log.contains("authz.object") && log.contains("authz.group"), "{log}");
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+#[tokio::test]
+async fn basic_credentials_work_and_a_guessing_client_is_cut_off() {
+    let mut w = world().await;
+    let consumer = w.admin.post("/admin/v1/consumers", &json!({ "name": "legacy" })).await;
+    let consumer_id = consumer.json["id"].as_str().unwrap().to_owned();
+    let app = w.admin.post(&format!("/admin/v1/consumers/{consumer_id}/apps"), &json!({ "name": "batch" })).await;
+    let app_id = app.json["id"].as_str().unwrap();
+    let password = "nightly export secret 2026!";
+    let created = w
+        .admin
+        .post(
+            &format!("/admin/v1/apps/{app_id}/credentials"),
+            &json!({ "kind": "basic", "username": "batch", "password": password }),
+        )
+        .await;
+    assert_eq!(created.status(), 201, "{:?}", created.json);
+    until_active(&w.gw, "/basic", "Authorization", &basic("batch", password)).await;
+    let seen = w.upstream.seen().pop().unwrap();
+    assert_eq!(seen.headers.get("x-consumer-id").unwrap(), consumer_id.as_str());
+    assert!(seen.headers.get("authorization").is_none(), "credentials are not forwarded");
+    let wrong = get(&w.gw, "/basic", &[("Authorization", &basic("batch", "guess"))]).await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.header("www-authenticate"), Some("Basic realm=\"portcullis\", charset=\"UTF-8\""));
+    let unknown = get(&w.gw, "/basic", &[("Authorization", &basic("nobody", password))]).await;
+    assert_eq!((unknown.status, unknown.header("www-authenticate")), (401, wrong.header("www-authenticate")));
+    for n in 0..10 {
+        get(&w.gw, "/basic", &[("Authorization", &basic("batch", &format!("guess {n}")))]).await;
+    }
+    let locked = get(&w.gw, "/basic", &[("Authorization", &basic("batch", password))]).await;
+    assert_eq!(locked.status, 401, "the user name is locked after repeated failures");
+    let log = w.gw.access_log(14, Duration::from_secs(5)).join("\n");
+    assert!(log.contains("auth.basic.invalid") && log.contains("auth.basic.locked"), "{log}");
+    assert!(!log.contains(password), "a password reached the access log");
+}
+
+#[tokio::test]
+async fn a_registered_client_certificate_is_the_callers_identity() {
+    use portcullis_test_support::certs::TestCa;
+    use portcullis_test_support::tls::TlsClient;
+    use sha2::Digest as _;
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let server_ca = TestCa::new("Server CA");
+    let clients = TestCa::new("Client CA");
+    let server = server_ca.leaf(&["api.test"]);
+    dir.write("server.pem", &server.cert);
+    dir.write("server.key", &server.key);
+    dir.write("clients.pem", &clients.cert_pem);
+    let config = format!(
+        "workers: 1
+listeners:
+  - name: mtls
+    listen: 127.0.0.1:0
+    tls:
+      certificates: [{{ cert: server.pem, key: server.key }}]
+      client_auth: {{ ca: clients.pem, required: true }}
+upstream_allowlist: [127.0.0.0/8]
+upstreams: [{{ name: app, targets: [{url}] }}]
+routes:
+  - name: partners
+    prefix: /partners
+    upstream: app
+    policies: [{{ type: mtls_identity }}]
+access_log: {{ enabled: false }}
+data_dir: {{dir}}/data
+admin:
+  listen: 127.0.0.1:0
+  password_hashing: {{ memory: 8MiB, iterations: 1, parallelism: 1 }}
+",
+        url = upstream.url()
+    );
+    let password = bootstrap(&dir, &config);
+    let gw = Gateway::start_in(BIN, dir, &config);
+    let mut admin = admin_session(&gw, &password).await;
+    let known = clients.leaf(&["partner-1"]);
+    let stranger = clients.leaf(&["partner-2"]);
+    let der = rustls_pemfile::certs(&mut known.cert.as_bytes()).next().unwrap().unwrap();
+    let fingerprint: String = sha2::Sha256::digest(der.as_ref()).iter().map(|b| format!("{b:02X}:")).collect();
+    let consumer = admin.post("/admin/v1/consumers", &json!({ "name": "partner" })).await;
+    let consumer_id = consumer.json["id"].as_str().unwrap().to_owned();
+    let app = admin.post(&format!("/admin/v1/consumers/{consumer_id}/apps"), &json!({ "name": "b2b" })).await;
+    let app_id = app.json["id"].as_str().unwrap();
+    let registered = admin
+        .post(
+            &format!("/admin/v1/apps/{app_id}/credentials"),
+            &json!({ "kind": "mtls", "fingerprint": fingerprint.trim_end_matches(':') }),
+        )
+        .await;
+    assert_eq!(registered.status(), 201, "{:?}", registered.json);
+    let request = "GET /partners HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n";
+    let call = |pem| {
+        let mut client = TlsClient::new(&server_ca.cert_pem, "api.test");
+        client.client_cert = Some(pem);
+        let addr = gw.listener("mtls");
+        async move { client.exchange(addr, Some(request)).await.unwrap().response.unwrap() }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while call(known.clone()).await.status != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "the registered certificate never worked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = upstream.seen().pop().unwrap();
+    assert_eq!(seen.headers.get("x-consumer-id").unwrap(), consumer_id.as_str());
+    assert_eq!(seen.headers.get("x-authenticated-by").unwrap(), "mtls");
+    let refused = call(stranger).await;
+    assert_eq!(refused.status, 401, "a valid but unregistered certificate is no identity");
 }

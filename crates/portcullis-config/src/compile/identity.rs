@@ -10,7 +10,7 @@ use crate::spec::{AllowDenySpec, ApiKeySpec, AuthorizeSpec, PolicySpec};
 
 /// Whether `spec` authenticates the caller.
 pub(super) fn authenticates(spec: &PolicySpec) -> bool {
-    matches!(spec, PolicySpec::ApiKey(_) | PolicySpec::MtlsIdentity(_))
+    matches!(spec, PolicySpec::ApiKey(_) | PolicySpec::Basic(_) | PolicySpec::MtlsIdentity(_))
 }
 
 fn list(spec: &AllowDenySpec) -> ListRule {
@@ -49,7 +49,7 @@ impl Compiler<'_> {
             self.error(
                 at,
                 path.to_owned(),
-                "authorize needs an authentication policy (api_key, mtls_identity) before it",
+                "authorize needs an authentication policy (api_key, basic, mtls_identity) before it",
             );
         }
         let mut methods = Vec::new();
