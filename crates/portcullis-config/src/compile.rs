@@ -590,6 +590,9 @@ impl<'a> Compiler<'a> {
                 "client_ip" => Some(KeyPart::ClientIp),
                 "route" => Some(KeyPart::Route),
                 "method" => Some(KeyPart::Method),
+                "consumer" => Some(KeyPart::Consumer),
+                "app" => Some(KeyPart::App),
+                "subject" => Some(KeyPart::Subject),
                 other => other
                     .strip_prefix("header:")
                     .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
@@ -600,7 +603,7 @@ impl<'a> Compiler<'a> {
                 None => self.error(
                     at,
                     format!("{path}.key[{i}]"),
-                    format!("{part:?} is not client_ip, route, method or header:NAME"),
+                    format!("{part:?} is not client_ip, route, method, consumer, app, subject or header:NAME"),
                 ),
             }
         }

@@ -21,6 +21,12 @@ pub enum KeyPart {
     Method,
     /// The value of a request header (absent counts as empty).
     Header(HeaderName),
+    /// The authenticated consumer (anonymous requests: their client address).
+    Consumer,
+    /// The authenticated app (anonymous requests: their client address).
+    App,
+    /// The authenticated subject, e.g. a token's `sub` (anonymous: the client address).
+    Subject,
 }
 
 /// The parts of a key and the network prefixes applied to client addresses.
@@ -58,6 +64,19 @@ impl KeySpec {
                 KeyPart::Route => cx.route.as_deref().unwrap_or("").hash(&mut h),
                 KeyPart::Method => req.method.as_str().hash(&mut h),
                 KeyPart::Header(name) => req.headers.get(name).map_or(&b""[..], |v| v.as_bytes()).hash(&mut h),
+                KeyPart::Consumer | KeyPart::App | KeyPart::Subject => {
+                    let identity = cx.identity.as_deref();
+                    let value = match part {
+                        KeyPart::Consumer => identity.and_then(|i| i.consumer.as_deref()),
+                        KeyPart::App => identity.and_then(|i| i.app.as_deref()),
+                        _ => identity.map(|i| &*i.subject),
+                    };
+                    match value {
+                        Some(value) => (1u8, value).hash(&mut h),
+                        // Anonymous callers are counted by address, never in one shared bucket.
+                        None => (0u8, network(cx.client_ip, self.ipv4_prefix, self.ipv6_prefix)).hash(&mut h),
+                    }
+                }
             }
         }
         h.finish()
@@ -67,6 +86,35 @@ impl KeySpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consumers_are_counted_apart_and_anonymous_callers_by_address() {
+        use std::sync::Arc;
+        let spec = KeySpec { parts: vec![KeyPart::Consumer], ipv4_prefix: 32, ipv6_prefix: 64 };
+        let req = http::Request::new(()).into_parts().0;
+        let hasher = RandomState::new();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let with = |consumer: Option<&str>, ip: IpAddr| {
+            let mut cx = Ctx::new(Arc::from("r"), ip, ip, false);
+            cx.identity = consumer.map(|c| {
+                Arc::new(portcullis_core::Identity {
+                    method: "api_key",
+                    subject: c.into(),
+                    consumer: Some(c.into()),
+                    consumer_name: None,
+                    app: None,
+                    groups: Arc::from([]),
+                    scopes: Arc::from([]),
+                    claims: None,
+                })
+            });
+            spec.hash("l", &req, &cx, &hasher)
+        };
+        let other_ip: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(with(Some("con_a"), ip), with(Some("con_a"), other_ip), "one consumer, any address");
+        assert_ne!(with(Some("con_a"), ip), with(Some("con_b"), ip));
+        assert_ne!(with(None, ip), with(None, other_ip), "anonymous callers are not pooled");
+    }
 
     #[test]
     fn networks_group_addresses() {

@@ -43,6 +43,13 @@ routes:
     prefix: /basic
     upstream: app
     policies: [{{ type: basic }}]
+  - name: limited
+    prefix: /limited
+    upstream: app
+    policies:
+      - type: api_key
+      - type: rate_limit
+        limits: [{{ name: per-consumer, key: [consumer], rate: 2/m, burst: 2 }}]
 access_log: {{ path: \"{{dir}}/access.log\" }}
 data_dir: {{dir}}/data
 admin:
@@ -310,4 +317,18 @@ admin:
     assert_eq!(seen.headers.get("x-authenticated-by").unwrap(), "mtls");
     let refused = call(stranger).await;
     assert_eq!(refused.status, 401, "a valid but unregistered certificate is no identity");
+}
+
+#[tokio::test]
+async fn rate_limits_count_each_consumer_apart_wherever_it_calls_from() {
+    let mut w = world().await;
+    let (_, _, first) = consumer_with_key(&mut w.admin, "first", &[]).await;
+    let (_, _, second) = consumer_with_key(&mut w.admin, "second", &[]).await;
+    until_active(&w.gw, "/limited", "X-API-Key", &second).await;
+    until_active(&w.gw, "/limited", "X-API-Key", &first).await;
+    assert_eq!(get(&w.gw, "/limited", &[("X-API-Key", &first)]).await.status, 200);
+    let over = get(&w.gw, "/limited", &[("X-API-Key", &first)]).await;
+    assert_eq!(over.status, 429, "{}", over.text());
+    // The same address, another consumer: its own budget (one used while waiting for the key).
+    assert_eq!(get(&w.gw, "/limited", &[("X-API-Key", &second)]).await.status, 200);
 }
