@@ -333,6 +333,38 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Re-seals every sealed (`enc:`) TOTP secret with `reseal`, in one
+    /// audited transaction: all or nothing (master-key rotation).
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when `reseal` refuses a value; nothing changes then.
+    pub async fn reseal_totp_secrets(
+        &self,
+        actor: &Actor,
+        reseal: impl Fn(&str) -> Result<String, String>,
+    ) -> Result<usize, StoreError> {
+        let mut write = self.begin().await?;
+        let rows = sqlx::query("SELECT id, totp_secret FROM admin_users WHERE totp_secret LIKE 'enc:%'")
+            .fetch_all(write.conn())
+            .await?;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let sealed: String = row.try_get("totp_secret")?;
+            let resealed = reseal(&sealed).map_err(StoreError::Invalid)?;
+            sqlx::query("UPDATE admin_users SET totp_secret = $1 WHERE id = $2")
+                .bind(resealed)
+                .bind(&id)
+                .execute(write.conn())
+                .await?;
+        }
+        let event =
+            actor.event("secrets.rotate_master", "admin_users").with_details(json!({ "totp_secrets": rows.len() }));
+        write.commit(event).await?;
+        Ok(rows.len())
+    }
+}
+
 async fn remember_password(write: &mut Write, user_id: &str, phc: &str, now: i64) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO password_history (user_id, password_hash, created_at) VALUES ($1, $2, $3)")
         .bind(user_id)

@@ -250,7 +250,15 @@ fn secret(command: SecretCommand) -> ExitCode {
     let result = match command {
         SecretCommand::Encrypt { passphrase } => secret::encrypt(&passphrase),
         SecretCommand::Decrypt { passphrase } => secret::decrypt(&passphrase),
-        SecretCommand::RotateMaster { config, old, new } => secret::rotate_master(&config, &old, &new),
+        SecretCommand::RotateMaster { config, old, new } => {
+            // The management settings say where the signing key and the store
+            // are; a file that holds only values (no full configuration) has none.
+            let metrics = portcullis_proxy::metrics::Metrics::default();
+            let management = portcullis_config::load(&config, 1, &metrics).ok().map(|loaded| loaded.management);
+            return run_async(async move {
+                secret::rotate_master(&config, management.as_ref(), &old, &new).await.map(|()| true)
+            });
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -247,3 +247,40 @@ async fn the_management_plane_runs_on_postgresql() {
     let verify = cli(&dir, &["audit-log", "verify"], None);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
+
+#[tokio::test]
+async fn rotating_the_master_key_reseals_totp_secrets_and_the_signing_key() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    for (name, text) in [("old.pass", "the old master passphrase"), ("new.pass", "the new master passphrase")] {
+        let path = dir.write(name, text);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let with_passphrase =
+        |file: &str| config(&upstream, &format!("secrets: {{ master_passphrase: \"file:{{dir}}/{file}\" }}\n"));
+    let password = bootstrap(&dir, &with_passphrase("old.pass"));
+    let gw = Gateway::start_in(BIN, dir, &with_passphrase("old.pass"));
+    let client = admin_session(&gw, &password).await;
+    drop(client);
+    let dir = gw.kill_keep_dir();
+    let sealed_key = std::fs::read_to_string(dir.path().join("data/audit-signing.key")).unwrap();
+    assert!(sealed_key.starts_with("enc:v1:"), "the signing key is sealed with the master key");
+    let source = |file: &str| format!("file:{}", dir.path().join(file).display());
+    let rotated =
+        cli(&dir, &["secret", "rotate-master", "--old", &source("old.pass"), "--new", &source("new.pass")], None);
+    let out = String::from_utf8_lossy(&rotated.stdout);
+    assert!(rotated.status.success(), "{out}{}", String::from_utf8_lossy(&rotated.stderr));
+    assert!(out.contains("1 TOTP secret(s)") && out.contains("audit signing key"), "{out}");
+    // Point the configuration at the new passphrase; everything still opens.
+    dir.write("portcullis.yaml", with_passphrase("new.pass").replace("{dir}", &dir.path().display().to_string()));
+    let verify = cli(&dir, &["audit-log", "verify"], None);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let gw = Gateway::start_in(BIN, dir, &with_passphrase("new.pass"));
+    let mut client = AdminClient::new(gw.admin_addr());
+    let login = client.login("root", NEW_PASSWORD).await;
+    assert_eq!(login.json["duty"], "present_second_factor");
+    // A wrong code is refused cleanly (the secret opened; no 500).
+    let wrong = client.post("/admin/v1/login/second-factor", &json!({ "code": "000000" })).await;
+    assert_eq!(wrong.status(), 401, "{:?}", wrong.json);
+}
