@@ -342,3 +342,31 @@ async fn migrations_apply_once(fx: Fixture) {
     assert_eq!(page.items.len(), 1);
     assert_eq!(again.roles().await.unwrap().len(), 4);
 }
+
+mod revocation_index {
+    use super::*;
+    use portcullis_store::RevocationIndex;
+
+    async fn revoked_tokens_and_subjects_are_seen(fx: Fixture) {
+        let store = &fx.store;
+        let index = RevocationIndex::load(store).await.unwrap();
+        let _follow = index.follow(store.clone());
+        let now = portcullis_store::now_ms();
+        assert!(!index.is_revoked("https://idp", Some("t1"), Some("alice"), Some(now)));
+        store.revoke_token(&alice(), "https://idp", "t1", now + 60_000, "leaked").await.unwrap();
+        store.revoke_subject(&alice(), "https://idp", "bob", now).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !(index.is_revoked("https://idp", Some("t1"), None, None)
+            && index.is_revoked("https://idp", None, Some("bob"), None))
+        {
+            assert!(std::time::Instant::now() < deadline, "the revocation never arrived");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(!index.is_revoked("https://other-idp", Some("t1"), None, None), "jti is per issuer");
+        assert!(index.is_revoked("https://idp", Some("t2"), Some("bob"), Some(now - 1)), "issued before");
+        assert!(!index.is_revoked("https://idp", Some("t3"), Some("bob"), Some(now + 1)), "issued after");
+        assert!(index.is_revoked("https://idp", None, Some("bob"), None), "no iat: revoked to be safe");
+    }
+
+    on_both!(revoked_tokens_and_subjects_are_seen);
+}
