@@ -23,6 +23,7 @@ pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Why fetching an issuer's keys failed. The previously loaded keys, if any, stay in use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FetchError {
     /// The fetch did not finish within `fetch_timeout`.
     #[error("{url}: timed out")]
@@ -60,6 +61,9 @@ pub enum FetchError {
         /// What is wrong.
         detail: String,
     },
+    /// The fetch task ended without a result (runtime shutting down).
+    #[error("key fetch aborted")]
+    Aborted,
     /// The JWKS is unusable: not a key set, too many keys, or no usable signature key.
     #[error("{url}: {detail}")]
     Jwks {
@@ -71,10 +75,16 @@ pub enum FetchError {
 }
 
 /// An HTTPS client for one issuer's key URLs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct HttpsClient {
     tls: TlsConnector,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpsClient").field("timeout", &self.timeout).finish_non_exhaustive()
+    }
 }
 
 impl HttpsClient {
@@ -121,9 +131,8 @@ impl HttpsClient {
 
     async fn get_without_deadline(&self, url: &HttpsUrl) -> Result<Bytes, FetchError> {
         let transport = |detail: String| FetchError::Transport { url: url.as_str().to_owned(), detail };
-        let tcp = TcpStream::connect((url.host.as_str(), url.port))
-            .await
-            .map_err(|e| transport(format!("connect: {e}")))?;
+        let tcp =
+            TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| transport(format!("connect: {e}")))?;
         // Latency only; failure to set it changes nothing else.
         let _ = tcp.set_nodelay(true);
         let tls = self.tls.connect(url.server_name.clone(), tcp).await.map_err(|e| transport(format!("tls: {e}")))?;

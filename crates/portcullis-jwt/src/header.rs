@@ -24,11 +24,36 @@ struct RawHeader<'a> {
     #[serde(borrow)]
     alg: Cow<'a, str>,
     #[serde(borrow, default)]
-    kid: Option<Cow<'a, str>>,
+    kid: Option<Text<'a>>,
     #[serde(borrow, default)]
-    typ: Option<Cow<'a, str>>,
+    typ: Option<Text<'a>>,
     #[serde(default)]
     crit: Present,
+}
+
+/// A JSON string, borrowed when it has no escapes (serde copies an `Option<Cow<str>>` otherwise).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Cow<'de, str>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+        }
+        d.deserialize_str(V).map(Text)
+    }
 }
 
 /// Whether a member was present at all, whatever its value (even `null`).
@@ -50,7 +75,8 @@ impl<'a> Header<'a> {
     /// present); [`JwtError::Algorithm`] for `none` or an unsupported `alg`; [`JwtError::Crit`] when `crit` is
     /// present, since no extension is understood.
     pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, JwtError> {
-        let raw: RawHeader<'a> = serde_json::from_slice(bytes).map_err(|_| JwtError::Malformed("header is not valid JOSE JSON"))?;
+        let raw: RawHeader<'a> =
+            serde_json::from_slice(bytes).map_err(|_| JwtError::Malformed("header is not valid JOSE JSON"))?;
         let alg = raw.alg.parse::<Algorithm>().map_err(|e| match e {
             AlgorithmParseError::None => JwtError::Algorithm("alg none is never accepted"),
             AlgorithmParseError::Unsupported => JwtError::Algorithm("unsupported alg"),
@@ -58,7 +84,7 @@ impl<'a> Header<'a> {
         if raw.crit.0 {
             return Err(JwtError::Crit);
         }
-        Ok(Self { alg, kid: raw.kid, typ: raw.typ })
+        Ok(Self { alg, kid: raw.kid.map(|t| t.0), typ: raw.typ.map(|t| t.0) })
     }
 }
 
@@ -95,8 +121,10 @@ mod tests {
 
     #[test]
     fn key_carrying_headers_are_ignored() {
-        let h = parse(r#"{"alg":"RS256","jku":"https://evil/jwks","x5u":"https://evil/c","jwk":{"kty":"RSA"},"x5c":["AA"]}"#)
-            .unwrap();
+        let h = parse(
+            r#"{"alg":"RS256","jku":"https://evil/jwks","x5u":"https://evil/c","jwk":{"kty":"RSA"},"x5c":["AA"]}"#,
+        )
+        .unwrap();
         assert_eq!(h.alg, Algorithm::RS256);
         assert!(h.kid.is_none());
     }
@@ -110,7 +138,8 @@ mod tests {
 
     #[test]
     fn any_crit_is_refused() {
-        for s in [r#"{"alg":"RS256","crit":["exp"]}"#, r#"{"alg":"RS256","crit":[]}"#, r#"{"alg":"RS256","crit":null}"#] {
+        for s in [r#"{"alg":"RS256","crit":["exp"]}"#, r#"{"alg":"RS256","crit":[]}"#, r#"{"alg":"RS256","crit":null}"#]
+        {
             assert_eq!(parse(s).unwrap_err(), JwtError::Crit, "{s}");
         }
     }

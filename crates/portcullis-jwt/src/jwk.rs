@@ -74,8 +74,12 @@ pub(crate) fn parse_jwk(value: Value) -> Result<Parsed, &'static str> {
     };
     let material = match (raw.kty.as_str(), raw.crv.as_deref()) {
         ("RSA", _) => KeyMaterial::rsa(&b64(&raw.n, "RSA JWK without n")?, &b64(&raw.e, "RSA JWK without e")?)?,
-        ("EC", Some("P-256")) => KeyMaterial::ec(KeyFamily::EcP256, &b64(&raw.x, "EC JWK without x")?, &b64(&raw.y, "EC JWK without y")?)?,
-        ("EC", Some("P-384")) => KeyMaterial::ec(KeyFamily::EcP384, &b64(&raw.x, "EC JWK without x")?, &b64(&raw.y, "EC JWK without y")?)?,
+        ("EC", Some("P-256")) => {
+            KeyMaterial::ec(KeyFamily::EcP256, &b64(&raw.x, "EC JWK without x")?, &b64(&raw.y, "EC JWK without y")?)?
+        }
+        ("EC", Some("P-384")) => {
+            KeyMaterial::ec(KeyFamily::EcP384, &b64(&raw.x, "EC JWK without x")?, &b64(&raw.y, "EC JWK without y")?)?
+        }
         ("EC", _) => return Err("EC curve is neither P-256 nor P-384"),
         ("OKP", Some("Ed25519")) => KeyMaterial::ed25519(&b64(&raw.x, "OKP JWK without x")?)?,
         ("OKP", _) => return Err("OKP curve is not Ed25519"),
@@ -154,7 +158,8 @@ mod tests {
         assert_eq!(rsa.material.family(), KeyFamily::Rsa);
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
         let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-        let ed = key(json!({"kty":"OKP","crv":"Ed25519","x":base64url::encode(pair.public_key().as_ref()),"alg":"EdDSA"}));
+        let ed =
+            key(json!({"kty":"OKP","crv":"Ed25519","x":base64url::encode(pair.public_key().as_ref()),"alg":"EdDSA"}));
         assert_eq!(ed.alg, Some(Algorithm::EdDSA));
         assert!(ed.kid.is_none());
     }

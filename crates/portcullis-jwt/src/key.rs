@@ -22,7 +22,10 @@ pub(crate) struct Key {
 /// Decoded key material. Public keys are stored in exactly the form ring's verifiers take.
 pub(crate) enum KeyMaterial {
     /// Big-endian modulus and exponent without leading zeros.
-    Rsa { n: Box<[u8]>, e: Box<[u8]> },
+    Rsa {
+        n: Box<[u8]>,
+        e: Box<[u8]>,
+    },
     /// Uncompressed SEC1 point, 65 bytes.
     EcP256(Box<[u8]>),
     /// Uncompressed SEC1 point, 97 bytes.
@@ -73,10 +76,14 @@ impl Key {
                 RsaPublicKeyComponents { n: &n[..], e: &e[..] }.verify(params, message, signature).is_ok()
             }
             (KeyMaterial::EcP256(point), A::ES256) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &point[..]).verify(message, signature).is_ok()
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &point[..])
+                    .verify(message, signature)
+                    .is_ok()
             }
             (KeyMaterial::EcP384(point), A::ES384) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, &point[..]).verify(message, signature).is_ok()
+                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, &point[..])
+                    .verify(message, signature)
+                    .is_ok()
             }
             (KeyMaterial::Ed25519(point), A::EdDSA) => {
                 UnparsedPublicKey::new(&signature::ED25519, &point[..]).verify(message, signature).is_ok()
@@ -163,7 +170,8 @@ impl KeyMaterial {
     /// on the curve, so a bad JWKS entry is dropped at load instead of failing every verification.
     fn ec_point(family: KeyFamily, point: Vec<u8>, ecdh: &'static agreement::Algorithm) -> Result<Self, &'static str> {
         let rng = rand::SystemRandom::new();
-        let ours = agreement::EphemeralPrivateKey::generate(ecdh, &rng).map_err(|_| "no randomness for the EC check")?;
+        let ours =
+            agreement::EphemeralPrivateKey::generate(ecdh, &rng).map_err(|_| "no randomness for the EC check")?;
         agreement::agree_ephemeral(ours, &agreement::UnparsedPublicKey::new(ecdh, &point), |_| ())
             .map_err(|_| "EC point is not on the curve")?;
         Ok(match family {
@@ -237,13 +245,15 @@ mod tests {
     fn ec_points_are_checked_at_load() {
         let rng = rand::SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
         let point = pair.public_key().as_ref();
         assert!(KeyMaterial::ec(KeyFamily::EcP256, &point[1..33], &point[33..]).is_ok());
         let mut off_curve = point[33..].to_vec();
         off_curve[31] ^= 1;
-        assert_eq!(KeyMaterial::ec(KeyFamily::EcP256, &point[1..33], &off_curve).unwrap_err(), "EC point is not on the curve");
+        assert_eq!(
+            KeyMaterial::ec(KeyFamily::EcP256, &point[1..33], &off_curve).unwrap_err(),
+            "EC point is not on the curve"
+        );
         assert!(KeyMaterial::ec(KeyFamily::EcP384, &point[1..33], &point[33..]).is_err());
         assert!(KeyMaterial::ec(KeyFamily::EcP256, &point[1..32], &point[33..]).is_err());
         assert!(KeyMaterial::ec(KeyFamily::Rsa, &point[1..33], &point[33..]).is_err());

@@ -37,7 +37,8 @@ impl HttpsUrl {
         if host.is_empty() {
             return Err("URL has no host");
         }
-        let server_name = ServerName::try_from(host.to_owned()).map_err(|_| "URL host is not a valid DNS name or IP")?;
+        let server_name =
+            ServerName::try_from(host.to_owned()).map_err(|_| "URL host is not a valid DNS name or IP")?;
         Ok(Self {
             text: text.to_owned(),
             host: host.to_owned(),
@@ -74,7 +75,8 @@ mod tests {
 
     #[test]
     fn refuses_other_schemes_and_userinfo() {
-        for bad in ["http://idp/jwks", "ftp://idp/", "/jwks", "idp/jwks", "https://user:pw@idp/jwks", "", "https:///x"] {
+        for bad in ["http://idp/jwks", "ftp://idp/", "/jwks", "idp/jwks", "https://user:pw@idp/jwks", "", "https:///x"]
+        {
             assert!(HttpsUrl::parse(bad).is_err(), "{bad}");
         }
     }

@@ -29,7 +29,9 @@ impl ClaimRules {
         }
         let audience_ok = match claims.get("aud") {
             Some(Value::String(aud)) => self.audiences.contains(aud),
-            Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(|a| self.audiences.iter().any(|c| c == a)),
+            Some(Value::Array(auds)) => {
+                auds.iter().filter_map(Value::as_str).any(|a| self.audiences.iter().any(|c| c == a))
+            }
             _ => false,
         };
         if !audience_ok {
@@ -111,10 +113,19 @@ mod tests {
     #[test]
     fn issuer_and_audience() {
         let r = rules();
-        assert_eq!(reason(&r, &format!(r#"{{"iss":"https://evil","aud":"api","sub":"u","exp":{}}}"#, NOW + 60)), "auth.jwt.issuer");
+        assert_eq!(
+            reason(&r, &format!(r#"{{"iss":"https://evil","aud":"api","sub":"u","exp":{}}}"#, NOW + 60)),
+            "auth.jwt.issuer"
+        );
         assert_eq!(reason(&r, &format!(r#"{{"aud":"api","sub":"u","exp":{}}}"#, NOW + 60)), "auth.jwt.issuer");
-        assert_eq!(reason(&r, &format!(r#"{{"iss":"https://idp","aud":"nope","exp":{}}}"#, NOW + 60)), "auth.jwt.audience");
-        assert_eq!(reason(&r, &format!(r#"{{"iss":"https://idp","aud":["x","y"],"exp":{}}}"#, NOW + 60)), "auth.jwt.audience");
+        assert_eq!(
+            reason(&r, &format!(r#"{{"iss":"https://idp","aud":"nope","exp":{}}}"#, NOW + 60)),
+            "auth.jwt.audience"
+        );
+        assert_eq!(
+            reason(&r, &format!(r#"{{"iss":"https://idp","aud":["x","y"],"exp":{}}}"#, NOW + 60)),
+            "auth.jwt.audience"
+        );
         assert_eq!(reason(&r, &format!(r#"{{"iss":"https://idp","aud":[],"exp":{}}}"#, NOW + 60)), "auth.jwt.audience");
         assert_eq!(reason(&r, &format!(r#"{{"iss":"https://idp","exp":{}}}"#, NOW + 60)), "auth.jwt.audience");
         check(&r, &format!(r#"{{"iss":"https://idp","aud":["x",1,"other"],"sub":"u","exp":{}}}"#, NOW + 60)).unwrap();
