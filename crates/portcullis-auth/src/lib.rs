@@ -1,5 +1,5 @@
 //! Identity at the gateway: route policies that prove who is calling (API
-//! keys, basic credentials, client certificates) and decide what they may do (scopes, groups,
+//! keys, basic credentials, JWT bearer tokens, client certificates) and decide what they may do (scopes, groups,
 //! consumer and app lists, object-level binding of path parameters).
 //!
 //! It does not manage credentials (the store and admin API do) and never
@@ -17,11 +17,13 @@ mod api_key;
 mod authorize;
 mod basic;
 mod challenge;
+mod jwt;
 mod mtls;
 mod source;
 
 pub use api_key::ApiKeyPolicy;
 pub use authorize::{AuthorizePolicy, Binding, ListRule};
 pub use basic::BasicPolicy;
+pub use jwt::{JwtMapping, JwtPolicy};
 pub use mtls::MtlsIdentityPolicy;
 pub use source::CredentialSource;

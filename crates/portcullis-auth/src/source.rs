@@ -5,11 +5,17 @@
 
 use std::sync::{Arc, OnceLock};
 
-use portcullis_store::CredentialIndex;
+use portcullis_store::{CredentialIndex, RevocationIndex};
 
-/// The credential index, once available. Cheap to clone.
+#[derive(Debug, Default)]
+struct Slots {
+    credentials: OnceLock<Arc<CredentialIndex>>,
+    revocations: OnceLock<Arc<RevocationIndex>>,
+}
+
+/// The credential and revocation indexes, once available. Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct CredentialSource(Arc<OnceLock<Arc<CredentialIndex>>>);
+pub struct CredentialSource(Arc<Slots>);
 
 impl CredentialSource {
     /// An empty slot.
@@ -26,15 +32,26 @@ impl CredentialSource {
         PROCESS.get_or_init(Self::default).clone()
     }
 
-    /// Fills the slot; later calls are ignored.
+    /// Fills the credential slot; later calls are ignored.
     pub fn set(&self, index: Arc<CredentialIndex>) {
-        let _ = self.0.set(index);
+        let _ = self.0.credentials.set(index);
     }
 
-    /// The index, or `None` while the store is not open (policies then fail
-    /// closed with 503).
+    /// Fills the revocation slot; later calls are ignored.
+    pub fn set_revocations(&self, index: Arc<RevocationIndex>) {
+        let _ = self.0.revocations.set(index);
+    }
+
+    /// The credential index, or `None` while the store is not open
+    /// (policies then fail closed with 503).
     #[must_use]
     pub fn get(&self) -> Option<&Arc<CredentialIndex>> {
-        self.0.get()
+        self.0.credentials.get()
+    }
+
+    /// The revoked-token index, or `None` while the store is not open.
+    #[must_use]
+    pub fn revocations(&self) -> Option<&Arc<RevocationIndex>> {
+        self.0.revocations.get()
     }
 }

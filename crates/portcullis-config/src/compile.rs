@@ -463,6 +463,10 @@ impl<'a> Compiler<'a> {
                     portcullis_auth::CredentialSource::process(),
                     s.forward_credentials,
                 )),
+                PolicySpec::Jwt(s) => {
+                    let Some(policy) = self.jwt(at, &here, s) else { continue };
+                    Arc::new(policy)
+                }
                 PolicySpec::MtlsIdentity(_) => {
                     Arc::new(portcullis_auth::MtlsIdentityPolicy::new(portcullis_auth::CredentialSource::process()))
                 }

@@ -305,6 +305,8 @@ pub enum PolicySpec {
     ApiKey(ApiKeySpec),
     /// HTTP basic authentication against the store (401).
     Basic(BasicSpec),
+    /// JWT bearer tokens of one issuer (401; 503 when its keys cannot be had).
+    Jwt(JwtSpec),
     /// Identity from the verified client certificate (401).
     MtlsIdentity(MtlsIdentitySpec),
     /// Authorization of the authenticated caller (403).
@@ -327,6 +329,58 @@ pub struct ApiKeySpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasicSpec {
+    /// Pass `Authorization` on to the upstream (default: removed).
+    #[serde(default)]
+    pub forward_credentials: bool,
+}
+
+/// `jwt`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSpec {
+    /// The issuer (`iss`), exactly as in its tokens.
+    pub issuer: String,
+    /// Accepted audiences (`aud`); at least one.
+    pub audiences: Vec<String>,
+    /// Accepted algorithms: RS256/384/512, PS256/384/512, ES256/384, EdDSA,
+    /// or HS256/384/512 (only with `secret`).
+    pub algorithms: Vec<String>,
+    /// A JWK Set URL (https); default: OIDC discovery from the issuer.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Static public keys instead: files with a PEM public key or a JWK (Set).
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// A shared secret for HS* (never combined with public keys).
+    #[serde(default)]
+    pub secret: Option<SecretRef>,
+    /// A PEM CA bundle to trust for the issuer's HTTPS (default: public roots).
+    #[serde(default)]
+    pub ca: Option<String>,
+    /// Clock leeway for `exp`, `nbf`, `iat` (default 30s).
+    #[serde(default)]
+    pub leeway: Option<HumanDuration>,
+    /// Claims every token must carry (`exp` always is).
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+    /// Required `typ` header, e.g. `at+jwt`.
+    #[serde(default)]
+    pub typ: Option<String>,
+    /// Largest token accepted (default 8KiB).
+    #[serde(default)]
+    pub max_token_size: Option<HumanSize>,
+    /// How often the keys are fetched again (default 10m).
+    #[serde(default)]
+    pub refresh_interval: Option<HumanDuration>,
+    /// The least time between fetches an unknown `kid` may cause (default 30s).
+    #[serde(default)]
+    pub min_refresh_interval: Option<HumanDuration>,
+    /// The claim holding the caller's groups.
+    #[serde(default)]
+    pub groups_claim: Option<String>,
+    /// Claims copied to upstream headers: claim name → header name.
+    #[serde(default)]
+    pub claims_to_headers: std::collections::BTreeMap<String, String>,
     /// Pass `Authorization` on to the upstream (default: removed).
     #[serde(default)]
     pub forward_credentials: bool,

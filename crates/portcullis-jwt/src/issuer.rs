@@ -38,6 +38,9 @@ struct Inner {
     max_token_bytes: usize,
     rules: ClaimRules,
     keys: ArcSwapOption<KeySet>,
+    /// Bumped whenever `keys` is replaced, so callers can drop what they
+    /// cached under the previous keys.
+    generation: std::sync::atomic::AtomicU64,
     remote: Option<Remote>,
     gate: RefreshGate,
     refresh_interval: std::time::Duration,
@@ -104,6 +107,7 @@ impl Issuer {
                     required: config.required_claims,
                 },
                 keys: ArcSwapOption::new(keys.map(Arc::new)),
+                generation: std::sync::atomic::AtomicU64::new(0),
                 remote,
                 gate: RefreshGate::new(config.min_refresh_interval),
                 refresh_interval: config.refresh_interval,
@@ -116,6 +120,14 @@ impl Issuer {
     #[must_use]
     pub fn issuer(&self) -> &str {
         &self.inner.rules.issuer
+    }
+
+    /// A number that changes whenever the key set is replaced: whatever was
+    /// verified under an earlier generation must be verified again (a key may
+    /// have been retired).
+    #[must_use]
+    pub fn key_generation(&self) -> u64 {
+        self.inner.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether a key set is loaded (always true for static keys and secrets).
@@ -256,6 +268,7 @@ impl Inner {
         let set = remote.fetch().await?;
         tracing::info!(issuer = %self.rules.issuer, keys = set.len(), "JWT keys loaded");
         self.keys.store(Some(Arc::new(set)));
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 }

@@ -41,11 +41,18 @@ impl Gateway {
 
     /// Like [`Gateway::start`] in a directory the caller already filled.
     pub fn start_in(bin: &str, dir: TempDir, config: &str) -> Self {
+        Self::start_in_with_env(bin, dir, config, &[])
+    }
+
+    /// Like [`Gateway::start_in`], with extra environment variables for the
+    /// process (for `env:` secrets in the configuration).
+    pub fn start_in_with_env(bin: &str, dir: TempDir, config: &str, env: &[(&str, &str)]) -> Self {
         let config = with_test_admin(config.replace("{dir}", &dir.path().display().to_string()));
         let path = dir.write("portcullis.yaml", &config);
         let mut child = Command::new(bin)
             .args(["serve", "--config"])
             .arg(&path)
+            .envs(env.iter().copied())
             .env("PORTCULLIS_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -167,6 +174,20 @@ impl Gateway {
             let lines: Vec<String> = read_lines(&path);
             if lines.len() >= at_least || Instant::now() >= deadline {
                 return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The access log once every one of `needles` appears in it (or `wait`
+    /// passed), joined: for tests that cannot know how many lines come first.
+    pub fn access_log_with(&self, needles: &[&str], wait: Duration) -> String {
+        let path = self.dir.path().join("access.log");
+        let deadline = Instant::now() + wait;
+        loop {
+            let text = read_lines(&path).join("\n");
+            if needles.iter().all(|n| text.contains(n)) || Instant::now() >= deadline {
+                return text;
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use portcullis_admin::{AppState, ConfigView, ManagementSettings};
 use portcullis_audit::{AuditSigner, SyslogForwarder, SyslogTarget};
-use portcullis_store::{AuditQuery, CredentialIndex, Store};
+use portcullis_store::{AuditQuery, CredentialIndex, RevocationIndex, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -21,7 +21,7 @@ pub(crate) struct Plane {
     signer: Arc<AuditSigner>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    follower: JoinHandle<()>,
+    followers: [JoinHandle<()>; 2],
 }
 
 impl Plane {
@@ -38,7 +38,11 @@ impl Plane {
         let follower = index.follow(store.clone());
         let mut tasks = Vec::new();
         tracing::info!(credentials = index.len(), "Credential index loaded.");
-        portcullis_auth::CredentialSource::process().set(index);
+        let revocations = RevocationIndex::load(&store).await.context("loading revocations")?;
+        let revocation_follower = revocations.follow(store.clone());
+        let source = portcullis_auth::CredentialSource::process();
+        source.set(index);
+        source.set_revocations(revocations);
         if let Some(admin) = &settings.admin {
             let listener = tokio::net::TcpListener::bind(admin.listen)
                 .await
@@ -62,13 +66,15 @@ impl Plane {
             let cursor = settings.data_dir.join("syslog.cursor");
             tasks.push(tokio::spawn(forward(store.clone(), target, cursor, stopped)));
         }
-        Ok(Self { store, signer, stop, tasks, follower })
+        Ok(Self { store, signer, stop, tasks, followers: [follower, revocation_follower] })
     }
 
     /// Stops the jobs and signs the final head.
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);
-        self.follower.abort();
+        for follower in &self.followers {
+            follower.abort();
+        }
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }

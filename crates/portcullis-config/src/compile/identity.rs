@@ -6,11 +6,11 @@ use portcullis_proxy::identity_headers::IDENTITY_HEADERS;
 use serde_saphyr::Location;
 
 use super::Compiler;
-use crate::spec::{AllowDenySpec, ApiKeySpec, AuthorizeSpec, PolicySpec};
+use crate::spec::{AllowDenySpec, ApiKeySpec, AuthorizeSpec, JwtSpec, PolicySpec};
 
 /// Whether `spec` authenticates the caller.
 pub(super) fn authenticates(spec: &PolicySpec) -> bool {
-    matches!(spec, PolicySpec::ApiKey(_) | PolicySpec::Basic(_) | PolicySpec::MtlsIdentity(_))
+    matches!(spec, PolicySpec::ApiKey(_) | PolicySpec::Basic(_) | PolicySpec::Jwt(_) | PolicySpec::MtlsIdentity(_))
 }
 
 fn list(spec: &AllowDenySpec) -> ListRule {
@@ -23,6 +23,88 @@ fn template_params(template: &str) -> impl Iterator<Item = &str> {
 }
 
 impl Compiler<'_> {
+    pub(super) fn jwt(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        spec: &JwtSpec,
+    ) -> Option<portcullis_auth::JwtPolicy> {
+        use portcullis_jwt::{Algorithm, IssuerConfig, KeySource, StaticKey, TrustRoots};
+        let mut algorithms = Vec::new();
+        for text in &spec.algorithms {
+            match text.parse::<Algorithm>() {
+                Ok(alg) => algorithms.push(alg),
+                Err(_) => {
+                    self.error(at, format!("{path}.algorithms"), format!("{text:?} is not a supported algorithm"))
+                }
+            }
+        }
+        let sources = usize::from(spec.jwks_uri.is_some())
+            + usize::from(!spec.keys.is_empty())
+            + usize::from(spec.secret.is_some());
+        if sources > 1 {
+            self.error(at, path.to_owned(), "give only one of jwks_uri, keys or secret");
+            return None;
+        }
+        let keys = if let Some(uri) = &spec.jwks_uri {
+            KeySource::Jwks(uri.clone())
+        } else if !spec.keys.is_empty() {
+            let mut keys = Vec::new();
+            for (i, file) in spec.keys.iter().enumerate() {
+                let text = String::from_utf8(self.read(at, &format!("{path}.keys[{i}]"), file)?).ok()?;
+                keys.push(if text.trim_start().starts_with('{') {
+                    StaticKey::Jwks(text)
+                } else {
+                    StaticKey::Pem { pem: text, kid: None }
+                });
+            }
+            KeySource::Static(keys)
+        } else if let Some(secret) = &spec.secret {
+            KeySource::Secret(self.secret(at, &format!("{path}.secret"), secret)?)
+        } else {
+            KeySource::oidc_discovery(&spec.issuer)
+        };
+        let mut config = IssuerConfig::new(spec.issuer.clone(), spec.audiences.clone(), algorithms, keys);
+        if let Some(ca) = &spec.ca {
+            config.trust = TrustRoots::CaPem(String::from_utf8(self.read(at, &format!("{path}.ca"), ca)?).ok()?);
+        }
+        if let Some(leeway) = spec.leeway {
+            config.leeway = leeway.0;
+        }
+        config.required_claims.clone_from(&spec.required_claims);
+        config.typ.clone_from(&spec.typ);
+        if let Some(size) = spec.max_token_size {
+            config.max_token_bytes = usize::try_from(size.0).unwrap_or(usize::MAX);
+        }
+        if let Some(every) = spec.refresh_interval {
+            config.refresh_interval = every.0;
+        }
+        if let Some(every) = spec.min_refresh_interval {
+            config.min_refresh_interval = every.0;
+        }
+        let issuer =
+            portcullis_jwt::Issuer::new(config).map_err(|err| self.error(at, path.to_owned(), err.to_string())).ok()?;
+        let mut claims_to_headers = Vec::new();
+        for (claim, header) in &spec.claims_to_headers {
+            match HeaderName::try_from(header.as_str()) {
+                Ok(name) if !IDENTITY_HEADERS.contains(&name) && name != http::header::AUTHORIZATION => {
+                    claims_to_headers.push((claim.clone(), name));
+                }
+                _ => self.error(
+                    at,
+                    format!("{path}.claims_to_headers.{claim}"),
+                    format!("{header:?} is not a header name the gateway lets tokens set"),
+                ),
+            }
+        }
+        let mapping = portcullis_auth::JwtMapping {
+            groups_claim: spec.groups_claim.clone(),
+            claims_to_headers,
+            forward: spec.forward_credentials,
+        };
+        Some(portcullis_auth::JwtPolicy::new(issuer, mapping, CredentialSource::process()))
+    }
+
     pub(super) fn api_key(&mut self, at: Option<Location>, path: &str, spec: &ApiKeySpec) -> Option<ApiKeyPolicy> {
         let text = spec.header.as_deref().unwrap_or("x-api-key");
         let header = HeaderName::try_from(text)
@@ -49,7 +131,7 @@ impl Compiler<'_> {
             self.error(
                 at,
                 path.to_owned(),
-                "authorize needs an authentication policy (api_key, basic, mtls_identity) before it",
+                "authorize needs an authentication policy (api_key, basic, jwt, mtls_identity) before it",
             );
         }
         let mut methods = Vec::new();

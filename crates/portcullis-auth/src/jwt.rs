@@ -1,0 +1,226 @@
+//! JWT bearer authentication (RFC 6750 / RFC 7519, RFC 8725 rules in
+//! `portcullis-jwt`). Signature checks cost tens of microseconds (RS256),
+//! more than the rest of a request, so a verified token is remembered until
+//! it expires, under the SHA-256 of the whole token: a client reusing its
+//! token (the normal case) pays one hash per request. A remembered token is
+//! verified again whenever the issuer's key set is replaced (a key may have
+//! been retired). Revocation (by `jti` or subject) is checked on every
+//! request, cached or not.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use http::header;
+use http::request::Parts;
+use http::{HeaderName, HeaderValue};
+use portcullis_core::{Claims as ClaimsView, Ctx, Identity, Policy, PolicyError, PolicyResult, Step, Verdict};
+use portcullis_jwt::{Claims, Issuer, JwtError, RefresherHandle};
+use sha2::{Digest as _, Sha256};
+
+use crate::challenge::{unauthorized, unavailable};
+use crate::source::CredentialSource;
+
+const CHALLENGE: &str = "Bearer realm=\"portcullis\", error=\"invalid_token\"";
+const CHALLENGE_MISSING: &str = "Bearer realm=\"portcullis\"";
+/// The most verified tokens remembered.
+const MAX_REMEMBERED: usize = 50_000;
+
+/// How a verified token maps to the request.
+#[derive(Debug, Clone, Default)]
+pub struct JwtMapping {
+    /// The claim holding groups (an array or space-separated string).
+    pub groups_claim: Option<String>,
+    /// Claims copied to upstream headers (the client's values of those
+    /// headers are always removed).
+    pub claims_to_headers: Vec<(String, HeaderName)>,
+    /// Pass `Authorization` on to the upstream.
+    pub forward: bool,
+}
+
+/// A token that verified, as far as later requests need it.
+#[derive(Debug)]
+struct Verified {
+    identity: Arc<Identity>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Unix ms after which the token is no longer accepted.
+    expires_ms: i64,
+    issued_ms: Option<i64>,
+    jti: Option<String>,
+    /// The issuer's key generation it was verified under.
+    generation: u64,
+}
+
+/// The token's claims behind [`portcullis_core::Claims`].
+#[derive(Debug)]
+struct TokenClaims(Claims);
+
+impl ClaimsView for TokenClaims {
+    fn text(&self, name: &str) -> Option<String> {
+        self.0.claim_as_header_value(name)
+    }
+
+    fn set(&self, name: &str) -> Vec<String> {
+        match self.0.get(name) {
+            Some(serde_json::Value::Array(items)) => {
+                items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+            }
+            Some(serde_json::Value::String(text)) => text.split_ascii_whitespace().map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Authenticates `Authorization: Bearer` JWTs of one issuer.
+pub struct JwtPolicy {
+    issuer: Issuer,
+    mapping: JwtMapping,
+    source: CredentialSource,
+    remembered: Mutex<HashMap<[u8; 32], Arc<Verified>>>,
+    refresher: OnceLock<RefresherHandle>,
+}
+
+impl std::fmt::Debug for JwtPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtPolicy").field("issuer", &self.issuer.issuer()).finish_non_exhaustive()
+    }
+}
+
+impl JwtPolicy {
+    /// A policy for `issuer`.
+    #[must_use]
+    pub fn new(issuer: Issuer, mapping: JwtMapping, source: CredentialSource) -> Self {
+        Self { issuer, mapping, source, remembered: Mutex::new(HashMap::new()), refresher: OnceLock::new() }
+    }
+
+    fn cached(&self, key: &[u8; 32]) -> Option<Arc<Verified>> {
+        let map = self.remembered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(key).cloned()
+    }
+
+    fn remember(&self, key: [u8; 32], verified: Arc<Verified>, now_ms: i64) {
+        let mut map = self.remembered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= MAX_REMEMBERED {
+            map.retain(|_, v| v.expires_ms > now_ms);
+            if map.len() >= MAX_REMEMBERED {
+                map.clear();
+            }
+        }
+        map.insert(key, verified);
+    }
+
+    fn verified(&self, claims: Claims, generation: u64) -> Verified {
+        let subject: Arc<str> = claims.sub().unwrap_or_default().into();
+        let scopes: Arc<[String]> = claims.scopes().into_iter().map(str::to_owned).collect();
+        let view = TokenClaims(claims);
+        let groups: Arc<[String]> =
+            self.mapping.groups_claim.as_deref().map(|name| view.set(name)).unwrap_or_default().into();
+        let headers = self
+            .mapping
+            .claims_to_headers
+            .iter()
+            .filter_map(|(claim, name)| {
+                let value = view.0.claim_as_header_value(claim)?;
+                Some((name.clone(), HeaderValue::from_str(&value).ok()?))
+            })
+            .collect();
+        let expires_ms = view.0.exp().map_or(0, |exp| exp.saturating_mul(1000));
+        let issued_ms = view.0.iat().map(|iat| iat.saturating_mul(1000));
+        let jti = view.0.jti().map(str::to_owned);
+        let identity = Identity {
+            method: "jwt",
+            subject,
+            consumer: None,
+            consumer_name: None,
+            app: None,
+            groups,
+            scopes,
+            claims: Some(Arc::new(view)),
+        };
+        Verified { identity: Arc::new(identity), headers, expires_ms, issued_ms, jti, generation }
+    }
+
+    /// The bearer token of the request, or the denial.
+    fn token(req: &Parts) -> Result<String, Verdict> {
+        let deny = |reason| Verdict::Deny(unauthorized(reason, CHALLENGE));
+        if req.uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token="))) {
+            return Err(deny("auth.jwt.in_url"));
+        }
+        let mut values = req.headers.get_all(header::AUTHORIZATION).iter();
+        let token = match (values.next(), values.next()) {
+            (Some(value), None) => value.to_str().ok().and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+            }),
+            (None, _) => return Err(Verdict::Deny(unauthorized("auth.jwt.missing", CHALLENGE_MISSING))),
+            _ => None,
+        };
+        token.filter(|t| !t.is_empty()).ok_or_else(|| deny("auth.jwt.malformed"))
+    }
+
+    /// Admits a verified token unless it was revoked, and maps it onto the request.
+    fn admit(&self, verified: &Verified, req: &mut Parts, cx: &mut Ctx) -> PolicyResult {
+        let Some(revocations) = self.source.revocations() else { return Err(unavailable("jwt")) };
+        let identity = &verified.identity;
+        let (issuer, jti) = (self.issuer.issuer(), verified.jti.as_deref());
+        if revocations.is_revoked(issuer, jti, Some(&identity.subject), verified.issued_ms) {
+            return Ok(Verdict::Deny(unauthorized("auth.jwt.revoked", CHALLENGE)));
+        }
+        for (name, _) in &self.mapping.claims_to_headers {
+            req.headers.remove(name);
+        }
+        for (name, value) in &verified.headers {
+            req.headers.insert(name.clone(), value.clone());
+        }
+        if !self.mapping.forward {
+            req.headers.remove(header::AUTHORIZATION);
+        }
+        cx.identity = Some(identity.clone());
+        Ok(Verdict::Continue)
+    }
+
+    /// Verifies a token not seen before (possibly fetching keys), then admits it.
+    async fn verify_then_admit(&self, token: String, key: [u8; 32], req: &mut Parts, cx: &mut Ctx) -> PolicyResult {
+        match self.issuer.verify_or_refresh(&token, SystemTime::now()).await {
+            Ok(claims) => {
+                // The generation the check most likely ran under (a refresh
+                // may have happened inside verify_or_refresh).
+                let verified = Arc::new(self.verified(claims, self.issuer.key_generation()));
+                self.remember(key, verified.clone(), portcullis_core::time::now_unix_millis());
+                self.admit(&verified, req, cx)
+            }
+            Err(JwtError::KeysUnavailable) => Err(PolicyError {
+                reason: "auth.jwt.keys_unavailable",
+                detail: format!("no signing keys for {}", self.issuer.issuer()),
+            }),
+            Err(err) => Ok(Verdict::Deny(unauthorized(err.reason(), CHALLENGE))),
+        }
+    }
+}
+
+impl Policy for JwtPolicy {
+    fn name(&self) -> &'static str {
+        "jwt"
+    }
+
+    fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
+        let token = match Self::token(req) {
+            Ok(token) => token,
+            Err(verdict) => return Step::Done(Ok(verdict)),
+        };
+        if self.refresher.get().is_none() {
+            // Started on the first request, inside a worker's runtime; it
+            // ends when this policy (its issuer) is dropped by a reload.
+            let _ = self.refresher.set(self.issuer.spawn_refresher());
+        }
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now_ms = portcullis_core::time::now_unix_millis();
+        // The common case, a token seen before: no await, no allocation
+        // beyond the token text.
+        let generation = self.issuer.key_generation();
+        if let Some(verified) = self.cached(&key).filter(|v| v.expires_ms > now_ms && v.generation == generation) {
+            return Step::Done(self.admit(&verified, req, cx));
+        }
+        Step::Wait(Box::pin(self.verify_then_admit(token, key, req, cx)))
+    }
+}
