@@ -2,14 +2,12 @@
 //! a key in the query string is refused (keys must not appear in URLs,
 //! where logs, proxies and browser history keep them).
 
-use std::sync::Arc;
-
 use http::HeaderName;
 use http::request::Parts;
-use portcullis_core::{Ctx, Identity, Policy, Step, Verdict};
+use portcullis_core::{Ctx, Policy, Step, Verdict};
 
 use crate::challenge::{strip, unauthorized, unavailable};
-use crate::source::CredentialSource;
+use crate::source::{CredentialSource, identity_of};
 
 const CHALLENGE: &str = "ApiKey realm=\"portcullis\"";
 
@@ -71,17 +69,7 @@ impl ApiKeyPolicy {
         let Some(credential) = index.resolve_api_key(token, now) else {
             return Ok(Verdict::Deny(unauthorized("auth.api_key.invalid", CHALLENGE)));
         };
-        let consumer: Arc<str> = credential.consumer_id.as_str().into();
-        cx.identity = Some(Arc::new(Identity {
-            method: "api_key",
-            subject: consumer.clone(),
-            consumer: Some(consumer),
-            consumer_name: Some(credential.consumer_name.as_str().into()),
-            app: Some(credential.app_id.as_str().into()),
-            groups: credential.groups.clone(),
-            scopes: Arc::from([]),
-            claims: None,
-        }));
+        cx.identity = Some(identity_of(&credential, "api_key"));
         if !self.forward {
             strip(&mut req.headers, &self.header);
         }

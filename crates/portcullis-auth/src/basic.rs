@@ -18,14 +18,14 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use http::header;
 use http::request::Parts;
-use portcullis_core::{Ctx, Identity, Policy, PolicyError, PolicyResult, Step, Verdict};
+use portcullis_core::{Ctx, Policy, PolicyError, PolicyResult, Step, Verdict};
 use portcullis_credentials::PasswordHasher;
 use portcullis_store::{CredentialKind, IndexedCredential};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
 use crate::challenge::{strip, unauthorized, unavailable};
-use crate::source::CredentialSource;
+use crate::source::{CredentialSource, identity_of};
 
 const CHALLENGE: &str = "Basic realm=\"portcullis\", charset=\"UTF-8\"";
 
@@ -178,17 +178,7 @@ impl BasicPolicy {
             }
         }
         let Some(credential) = credential else { return deny("auth.basic.invalid") };
-        let consumer: Arc<str> = credential.consumer_id.as_str().into();
-        cx.identity = Some(Arc::new(Identity {
-            method: "basic",
-            subject: consumer.clone(),
-            consumer: Some(consumer),
-            consumer_name: Some(credential.consumer_name.as_str().into()),
-            app: Some(credential.app_id.as_str().into()),
-            groups: credential.groups.clone(),
-            scopes: Arc::from([]),
-            claims: None,
-        }));
+        cx.identity = Some(identity_of(&credential, "basic"));
         if !self.forward {
             strip(&mut req.headers, &header::AUTHORIZATION);
         }

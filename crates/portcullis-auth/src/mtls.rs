@@ -2,14 +2,12 @@
 //! TLS): its SHA-256 fingerprint is looked up among the store's `mtls`
 //! credentials.
 
-use std::sync::Arc;
-
 use http::request::Parts;
-use portcullis_core::{Ctx, Identity, Policy, Step, Verdict};
+use portcullis_core::{Ctx, Policy, Step, Verdict};
 use portcullis_store::CredentialKind;
 
 use crate::challenge::{unauthorized, unavailable};
-use crate::source::CredentialSource;
+use crate::source::{CredentialSource, identity_of};
 
 const CHALLENGE: &str = "Mutual realm=\"portcullis\"";
 
@@ -41,17 +39,7 @@ impl Policy for MtlsIdentityPolicy {
         let Some(credential) = index.lookup(CredentialKind::Mtls, &cert.fingerprint_sha256, now) else {
             return Step::Done(Ok(Verdict::Deny(unauthorized("auth.mtls.unknown", CHALLENGE))));
         };
-        let consumer: Arc<str> = credential.consumer_id.as_str().into();
-        cx.identity = Some(Arc::new(Identity {
-            method: "mtls",
-            subject: consumer.clone(),
-            consumer: Some(consumer),
-            consumer_name: Some(credential.consumer_name.as_str().into()),
-            app: Some(credential.app_id.as_str().into()),
-            groups: credential.groups.clone(),
-            scopes: Arc::from([]),
-            claims: None,
-        }));
+        cx.identity = Some(identity_of(&credential, "mtls"));
         Step::CONTINUE
     }
 }
