@@ -423,3 +423,14 @@ async fn a_recovery_code_stands_in_for_the_second_factor_once() {
     let reused = again.post("/admin/v1/login/second-factor", &json!({ "recovery_code": code })).await;
     assert_error(&reused, 401, "unauthorized");
 }
+
+#[tokio::test]
+async fn a_password_past_its_maximum_age_must_be_changed_first() {
+    let h = start(|s| s.password_max_age = Some(Duration::from_millis(1))).await;
+    h.user("old-timer", "portal-moderator", STRONG, false).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut client = AdminClient::new(h.addr);
+    let login = client.login("old-timer", STRONG).await;
+    assert_eq!(login.json["duty"], "change_password");
+    assert_error(&client.get("/admin/v1/consumers").await, 403, "password_change_required");
+}

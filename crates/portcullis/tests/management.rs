@@ -284,3 +284,32 @@ async fn rotating_the_master_key_reseals_totp_secrets_and_the_signing_key() {
     let wrong = client.post("/admin/v1/login/second-factor", &json!({ "code": "000000" })).await;
     assert_eq!(wrong.status(), 401, "{:?}", wrong.json);
 }
+
+#[tokio::test]
+async fn the_admin_listener_can_require_tls_with_a_client_certificate() {
+    use portcullis_test_support::certs::TestCa;
+    use portcullis_test_support::tls::TlsClient;
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let server_ca = TestCa::new("Admin CA");
+    let operators = TestCa::new("Operator CA");
+    let server = server_ca.leaf(&["admin.test"]);
+    dir.write("admin.pem", &server.cert);
+    dir.write("admin.key", &server.key);
+    dir.write("operators.pem", &operators.cert_pem);
+    let config = config(&upstream, "").replace(
+        "admin:\n  listen: 127.0.0.1:0\n",
+        "admin:\n  listen: 127.0.0.1:0\n  tls:\n    certificates: [{ cert: admin.pem, key: admin.key }]\n    client_auth: { ca: operators.pem, required: true }\n",
+    );
+    let gw = Gateway::start_in(BIN, dir, &config);
+    let request = "GET /admin/v1/openapi.json HTTP/1.1\r\nHost: admin.test\r\nConnection: close\r\n\r\n";
+    let mut with_cert = TlsClient::new(&server_ca.cert_pem, "admin.test");
+    with_cert.client_cert = Some(operators.leaf(&["operator-1"]));
+    let answer = with_cert.exchange(gw.admin_addr(), Some(request)).await.unwrap();
+    assert_eq!(answer.response.unwrap().status, 200);
+    let without = TlsClient::new(&server_ca.cert_pem, "admin.test");
+    let refused = without.exchange(gw.admin_addr(), Some(request)).await;
+    assert!(refused.is_err() || refused.unwrap().response.is_none(), "no client certificate, no admin API");
+    let plain = portcullis_test_support::raw::request(gw.admin_addr(), request).await;
+    assert_ne!(plain.status, 200, "plain HTTP is not served on a TLS admin listener");
+}
