@@ -434,3 +434,33 @@ async fn a_password_past_its_maximum_age_must_be_changed_first() {
     assert_eq!(login.json["duty"], "change_password");
     assert_error(&client.get("/admin/v1/consumers").await, 403, "password_change_required");
 }
+
+#[tokio::test]
+async fn an_admin_unlocks_a_locked_account_and_it_is_audited() {
+    let h = start(|s| s.lockout.max_failures = 2).await;
+    h.user("victim", "portal-moderator", STRONG, false).await;
+    h.user("boss", "portal-moderator", STRONG, false).await;
+    let mut attacker = AdminClient::new(h.addr);
+    for _ in 0..2 {
+        attacker.login("victim", "wrong guess of a password").await;
+    }
+    assert_eq!(attacker.login("victim", STRONG).await.status(), 401, "locked");
+    h.user("root", "admin", STRONG, false).await;
+    let (mut admin, _) = h.session("root", STRONG).await;
+    let victim = h.store.admin_login("victim").await.unwrap().unwrap().user.id;
+    let unlocked = admin.post(&format!("/admin/v1/users/{victim}/unlock"), &json!({})).await;
+    assert_eq!(unlocked.status(), 204, "{:?}", unlocked.json);
+    assert_eq!(AdminClient::new(h.addr).login("victim", STRONG).await.status(), 200);
+    let events = h
+        .store
+        .audit_events(&AuditQuery {
+            limit: 100,
+            action_prefix: Some("admin_user.unlock".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((events.len(), events[0].event.actor.as_str()), (1, "root"));
+    let (mut moderator, _) = h.session("boss", STRONG).await;
+    assert_error(&moderator.post(&format!("/admin/v1/users/{victim}/unlock"), &json!({})).await, 403, "forbidden");
+}

@@ -6,6 +6,8 @@ use http::HeaderName;
 use http::request::Parts;
 use portcullis_core::{Ctx, Policy, Step, Verdict};
 
+use portcullis_ratelimit::Lockouts;
+
 use crate::challenge::{strip, unauthorized, unavailable};
 use crate::source::{CredentialSource, identity_of};
 
@@ -28,6 +30,11 @@ impl ApiKeyPolicy {
     pub fn new(header: HeaderName, forward: bool, source: CredentialSource) -> Self {
         Self { header, forward, source }
     }
+}
+
+/// The brute-force lockout key of the caller's address.
+pub(crate) fn lock_key(cx: &Ctx) -> String {
+    format!("ip:{}", cx.client_ip)
 }
 
 /// Whether the query string carries something that looks like a key (by
@@ -65,8 +72,15 @@ impl ApiKeyPolicy {
             return Ok(Verdict::Deny(unauthorized(reason, CHALLENGE)));
         };
         let token = value.to_str().unwrap_or_default().trim();
+        // A locked address is refused before any key is checked, with the
+        // same answer as a wrong key.
+        let locks = Lockouts::process();
+        if locks.any_locked() && locks.is_locked(&lock_key(cx)) {
+            return Ok(Verdict::Deny(unauthorized("auth.api_key.locked", CHALLENGE)));
+        }
         let now = portcullis_core::time::now_unix_millis();
         let Some(credential) = index.resolve_api_key(token, now) else {
+            locks.fail(&lock_key(cx));
             return Ok(Verdict::Deny(unauthorized("auth.api_key.invalid", CHALLENGE)));
         };
         cx.identity = Some(identity_of(&credential, "api_key"));

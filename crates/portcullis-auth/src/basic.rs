@@ -4,8 +4,9 @@
 //!
 //! * at most as many verifications run at once as there are cores; a
 //!   request that cannot get a slot within a second fails closed (503);
-//! * a user name with too many recent failures is refused without
-//!   verifying (same 401) until its window passes;
+//! * a user name or client address with too many recent failures is
+//!   refused without verifying (same 401) while the process-wide lockout
+//!   table ([`portcullis_ratelimit::Lockouts`]) holds it locked;
 //! * a successful verification is remembered for a short time under a
 //!   keyed hash of (credential, stored hash, password) — never the password —
 //!   so a legitimate client does not pay argon2 on every request.
@@ -24,6 +25,8 @@ use portcullis_store::{CredentialKind, IndexedCredential};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
+use portcullis_ratelimit::Lockouts;
+
 use crate::challenge::{strip, unauthorized, unavailable};
 use crate::source::{CredentialSource, identity_of};
 
@@ -33,9 +36,6 @@ const CHALLENGE: &str = "Basic realm=\"portcullis\", charset=\"UTF-8\"";
 const REMEMBER: Duration = Duration::from_secs(300);
 /// The most remembered verifications and tracked user names.
 const MAX_ENTRIES: usize = 10_000;
-/// Failures per user name within [`FAILURE_WINDOW`] before it is refused unverified.
-const MAX_FAILURES: u32 = 10;
-const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 /// How long a request waits for a verification slot.
 const SLOT_WAIT: Duration = Duration::from_secs(1);
 
@@ -48,7 +48,6 @@ pub struct BasicPolicy {
     /// Keyed-hash key for the cache, random per process.
     cache_key: [u8; 32],
     remembered: Mutex<HashMap<[u8; 32], Instant>>,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 impl std::fmt::Debug for BasicPolicy {
@@ -74,7 +73,6 @@ impl BasicPolicy {
             slots: process_slots(),
             cache_key,
             remembered: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -101,26 +99,6 @@ impl BasicPolicy {
             }
         }
         map.insert(key, Instant::now());
-    }
-
-    fn too_many_failures(&self, user: &str) -> bool {
-        let map = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(user).is_some_and(|(count, since)| *count >= MAX_FAILURES && since.elapsed() < FAILURE_WINDOW)
-    }
-
-    fn count_failure(&self, user: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= MAX_ENTRIES && !map.contains_key(user) {
-            map.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
-            if map.len() >= MAX_ENTRIES {
-                return;
-            }
-        }
-        let entry = map.entry(user.to_owned()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= FAILURE_WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
     }
 
     /// Runs one password verification in a bounded slot, off the async threads.
@@ -165,17 +143,21 @@ impl BasicPolicy {
         };
         // Locked first: a guess that happens to be right must not pass a
         // lock because an earlier success was remembered.
-        if self.too_many_failures(&user) {
+        let locks = Lockouts::process();
+        let (user_key, ip_key) = (format!("basic:{user}"), crate::api_key::lock_key(cx));
+        if locks.any_locked() && (locks.is_locked(&user_key) || locks.is_locked(&ip_key)) {
             return deny("auth.basic.locked");
         }
         if !key.as_ref().is_some_and(|key| self.remembered(key)) {
             if !self.verify(password, phc).await? {
-                self.count_failure(&user);
+                locks.fail(&user_key);
+                locks.fail(&ip_key);
                 return deny("auth.basic.invalid");
             }
             if let Some(key) = key {
                 self.remember(key);
             }
+            locks.succeed(&user_key);
         }
         let Some(credential) = credential else { return deny("auth.basic.invalid") };
         cx.identity = Some(identity_of(&credential, "basic"));

@@ -14,11 +14,13 @@
 mod algorithm;
 mod concurrency;
 mod key;
+mod lockout;
 mod policy;
 mod store;
 
 pub use algorithm::{Algorithm, Quota, QuotaPeriod, Rate};
 pub use concurrency::ConcurrencyPolicy;
 pub use key::{KeyPart, KeySpec};
+pub use lockout::{Locked, LockoutRule, Lockouts};
 pub use policy::{HeaderStyle, Limit, OnLimit, RateLimitPolicy};
 pub use store::Store;

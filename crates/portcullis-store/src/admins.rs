@@ -334,6 +334,23 @@ impl Store {
 }
 
 impl Store {
+    /// Clears an admin account's lockout and failure count (an admin action).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`].
+    pub async fn unlock_admin_user(&self, actor: &Actor, user_id: &str) -> Result<(), StoreError> {
+        let mut write = self.begin().await?;
+        let done = sqlx::query("UPDATE admin_users SET failed_logins = 0, locked_until = 0 WHERE id = $1")
+            .bind(user_id)
+            .execute(write.conn())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        write.commit(actor.event("admin_user.unlock", user_id)).await?;
+        Ok(())
+    }
+
     /// Re-seals every sealed (`enc:`) TOTP secret with `reseal`, in one
     /// audited transaction: all or nothing (master-key rotation).
     ///

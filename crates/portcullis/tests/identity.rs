@@ -333,3 +333,28 @@ async fn rate_limits_count_each_consumer_apart_wherever_it_calls_from() {
     // The same address, another consumer: its own budget (one used while waiting for the key).
     assert_eq!(get(&w.gw, "/limited", &[("X-API-Key", &second)]).await.status, 200);
 }
+
+#[tokio::test]
+async fn guessing_keys_locks_the_address_until_an_admin_unlocks_it() {
+    let mut w = world().await;
+    let (consumer, _, key) = consumer_with_key(&mut w.admin, "acme", &[]).await;
+    let path = format!("/accounts/{consumer}");
+    until_active(&w.gw, &path, "X-API-Key", &key).await;
+    for n in 0..10 {
+        let guess = format!("pck_guess{n:03}_{}", &key[13..]);
+        assert_eq!(get(&w.gw, &path, &[("X-API-Key", &guess)]).await.status, 401);
+    }
+    // Now even the right key is refused, exactly like a wrong one.
+    let locked = get(&w.gw, &path, &[("X-API-Key", &key)]).await;
+    assert_eq!(locked.status, 401);
+    assert_eq!(locked.header("www-authenticate"), Some("ApiKey realm=\"portcullis\""));
+    let listed = w.admin.get("/admin/v1/lockouts").await;
+    assert_eq!(listed.json["items"][0]["key"], "ip:127.0.0.1", "{:?}", listed.json);
+    let unlocked = w.admin.post("/admin/v1/lockouts/unlock", &json!({ "key": "ip:127.0.0.1" })).await;
+    assert_eq!(unlocked.status(), 204, "{:?}", unlocked.json);
+    assert_eq!(get(&w.gw, &path, &[("X-API-Key", &key)]).await.status, 200);
+    let audit = w.admin.get("/admin/v1/audit/events?action=lockout.unlock").await;
+    assert_eq!(audit.json["items"].as_array().map(Vec::len), Some(1), "{:?}", audit.json);
+    let log = w.gw.access_log_with(&["auth.api_key.locked"], Duration::from_secs(5));
+    assert!(log.contains("auth.api_key.locked"));
+}

@@ -3,6 +3,7 @@
 mod audit;
 mod consumers;
 mod credentials;
+mod lockouts;
 mod login;
 mod me;
 mod misc;
@@ -39,6 +40,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/admin/v1/users/{id}", get(users::show).patch(users::update).delete(users::remove))
         .route("/admin/v1/users/{id}/password", post(users::reset_password))
         .route("/admin/v1/users/{id}/sessions/revoke", post(users::revoke_sessions))
+        .route("/admin/v1/users/{id}/unlock", post(lockouts::unlock_user))
+        .route("/admin/v1/lockouts", get(lockouts::list))
+        .route("/admin/v1/lockouts/unlock", post(lockouts::unlock))
         .route("/admin/v1/roles", get(users::roles).post(users::create_role))
         .route("/admin/v1/roles/{name}", get(users::show_role).put(users::update_role).delete(users::remove_role))
         .route("/admin/v1/revocations/tokens", get(revocations::tokens).post(revocations::revoke_token))
