@@ -18,11 +18,10 @@ use portcullis_core::{Claims as ClaimsView, Ctx, Identity, Policy, PolicyError, 
 use portcullis_jwt::{Claims, Issuer, JwtError, RefresherHandle};
 use sha2::{Digest as _, Sha256};
 
+use crate::bearer::{self, BearerReasons, CHALLENGE};
 use crate::challenge::{unauthorized, unavailable};
 use crate::source::CredentialSource;
 
-const CHALLENGE: &str = "Bearer realm=\"portcullis\", error=\"invalid_token\"";
-const CHALLENGE_MISSING: &str = "Bearer realm=\"portcullis\"";
 /// The most verified tokens remembered.
 const MAX_REMEMBERED: usize = 50_000;
 
@@ -142,20 +141,10 @@ impl JwtPolicy {
 
     /// The bearer token of the request, or the denial.
     fn token(req: &Parts) -> Result<String, Verdict> {
-        let deny = |reason| Verdict::Deny(unauthorized(reason, CHALLENGE));
-        if req.uri.query().is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token="))) {
-            return Err(deny("auth.jwt.in_url"));
-        }
-        let mut values = req.headers.get_all(header::AUTHORIZATION).iter();
-        let token = match (values.next(), values.next()) {
-            (Some(value), None) => value.to_str().ok().and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
-            }),
-            (None, _) => return Err(Verdict::Deny(unauthorized("auth.jwt.missing", CHALLENGE_MISSING))),
-            _ => None,
-        };
-        token.filter(|t| !t.is_empty()).ok_or_else(|| deny("auth.jwt.malformed"))
+        bearer::token(
+            req,
+            &BearerReasons { missing: "auth.jwt.missing", malformed: "auth.jwt.malformed", in_url: "auth.jwt.in_url" },
+        )
     }
 
     /// Admits a verified token unless it was revoked, and maps it onto the request.

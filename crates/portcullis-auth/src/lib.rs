@@ -1,5 +1,6 @@
 //! Identity at the gateway: route policies that prove who is calling (API
-//! keys, basic credentials, JWT bearer tokens, client certificates) and decide what they may do (scopes, groups,
+//! keys, basic credentials, JWT bearer tokens, opaque bearer tokens by OAuth
+//! 2.0 token introspection, client certificates) and decide what they may do (scopes, groups,
 //! consumer and app lists, object-level binding of path parameters).
 //!
 //! It does not manage credentials (the store and admin API do) and never
@@ -16,7 +17,9 @@
 mod api_key;
 mod authorize;
 mod basic;
+mod bearer;
 mod challenge;
+mod introspection;
 mod jwt;
 mod mtls;
 mod source;
@@ -24,6 +27,7 @@ mod source;
 pub use api_key::ApiKeyPolicy;
 pub use authorize::{AuthorizePolicy, Binding, ListRule};
 pub use basic::BasicPolicy;
+pub use introspection::IntrospectionPolicy;
 pub use jwt::{JwtMapping, JwtPolicy};
 pub use mtls::MtlsIdentityPolicy;
 pub use source::CredentialSource;

@@ -467,6 +467,10 @@ impl<'a> Compiler<'a> {
                     let Some(policy) = self.jwt(at, &here, s) else { continue };
                     Arc::new(policy)
                 }
+                PolicySpec::Introspection(s) => {
+                    let Some(policy) = self.introspection(at, &here, s) else { continue };
+                    Arc::new(policy)
+                }
                 PolicySpec::MtlsIdentity(_) => {
                     Arc::new(portcullis_auth::MtlsIdentityPolicy::new(portcullis_auth::CredentialSource::process()))
                 }

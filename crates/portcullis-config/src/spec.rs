@@ -307,6 +307,9 @@ pub enum PolicySpec {
     Basic(BasicSpec),
     /// JWT bearer tokens of one issuer (401; 503 when its keys cannot be had).
     Jwt(JwtSpec),
+    /// Opaque bearer tokens checked by OAuth 2.0 token introspection
+    /// (RFC 7662) at one endpoint (401; 503 when it cannot answer).
+    Introspection(IntrospectionSpec),
     /// Identity from the verified client certificate (401).
     MtlsIdentity(MtlsIdentitySpec),
     /// Authorization of the authenticated caller (403).
@@ -379,6 +382,47 @@ pub struct JwtSpec {
     #[serde(default)]
     pub groups_claim: Option<String>,
     /// Claims copied to upstream headers: claim name → header name.
+    #[serde(default)]
+    pub claims_to_headers: std::collections::BTreeMap<String, String>,
+    /// Pass `Authorization` on to the upstream (default: removed).
+    #[serde(default)]
+    pub forward_credentials: bool,
+}
+
+/// `introspection`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionSpec {
+    /// The introspection endpoint (https).
+    pub endpoint: String,
+    /// The gateway's client id at the authorization server.
+    pub client_id: String,
+    /// The gateway's client secret (`env:`, `file:` or `enc:v1:`; one
+    /// trailing newline of a file is removed), sent as HTTP basic.
+    pub client_secret: SecretRef,
+    /// When set, active tokens' `iss` must equal it.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// When set, active tokens' `aud` must name at least one of these.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// A PEM CA bundle to trust for the endpoint's HTTPS (default: public roots).
+    #[serde(default)]
+    pub ca: Option<String>,
+    /// Deadline for one call to the endpoint (default 2s).
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+    /// How long an active answer is remembered, never past the token's
+    /// `exp` (default 60s; 0s: not remembered).
+    #[serde(default)]
+    pub positive_ttl: Option<HumanDuration>,
+    /// How long an inactive answer is remembered (default 10s; 0s: not remembered).
+    #[serde(default)]
+    pub negative_ttl: Option<HumanDuration>,
+    /// The member holding the caller's groups.
+    #[serde(default)]
+    pub groups_claim: Option<String>,
+    /// Members copied to upstream headers: member name → header name.
     #[serde(default)]
     pub claims_to_headers: std::collections::BTreeMap<String, String>,
     /// Pass `Authorization` on to the upstream (default: removed).

@@ -1,13 +1,13 @@
-//! A minimal HTTPS GET for key material: verified TLS, one request per connection, a deadline, a body cap, and
-//! no redirects.
+//! A minimal HTTPS client for key material and token introspection: a GET or a form POST over verified TLS, one
+//! request per connection, a deadline, a body cap, and no redirects.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt as _, Empty};
+use http::{HeaderValue, Request, StatusCode, header};
+use http_body_util::{BodyExt as _, Empty, Full};
 use hyper_util::rt::TokioIo;
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
@@ -74,7 +74,7 @@ pub enum FetchError {
     },
 }
 
-/// An HTTPS client for one issuer's key URLs.
+/// An HTTPS client for one issuer's key URLs, or for one introspection endpoint.
 #[derive(Clone)]
 pub(crate) struct HttpsClient {
     tls: TlsConnector,
@@ -123,13 +123,63 @@ impl HttpsClient {
     ///
     /// See [`FetchError`].
     pub(crate) async fn get(&self, url: &HttpsUrl) -> Result<Bytes, FetchError> {
-        match tokio::time::timeout(self.timeout, self.get_without_deadline(url)).await {
+        let request = Request::get(url.path_and_query.as_str()).body(Empty::<Bytes>::new());
+        self.send_by(url, request, tokio::time::Instant::now() + self.timeout).await
+    }
+
+    /// POSTs `form` (already `application/x-www-form-urlencoded`) to `url` with the given `Authorization`, and
+    /// returns the body of a 200 response, by `deadline` and within the body cap.
+    ///
+    /// # Errors
+    ///
+    /// See [`FetchError`]; [`FetchError::Timeout`] once `deadline` passes.
+    pub(crate) async fn post_form_by(
+        &self,
+        url: &HttpsUrl,
+        authorization: &HeaderValue,
+        form: String,
+        deadline: tokio::time::Instant,
+    ) -> Result<Bytes, FetchError> {
+        let request = Request::post(url.path_and_query.as_str())
+            .header(header::AUTHORIZATION, authorization.clone())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(form)));
+        self.send_by(url, request, deadline).await
+    }
+
+    /// Sends `request` (method, path and body set; `Host`, `Accept` and `User-Agent` added here) to `url`.
+    async fn send_by<B>(
+        &self,
+        url: &HttpsUrl,
+        request: Result<Request<B>, http::Error>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Bytes, FetchError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let transport = |detail: String| FetchError::Transport { url: url.as_str().to_owned(), detail };
+        let mut request = request.map_err(|e| transport(format!("request: {e}")))?;
+        let headers = request.headers_mut();
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_str(&url.authority).map_err(|e| transport(format!("request: {e}")))?,
+        );
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(header::USER_AGENT, HeaderValue::from_static("portcullis-jwt"));
+        match tokio::time::timeout_at(deadline, self.send_without_deadline(url, request)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout { url: url.as_str().to_owned() }),
         }
     }
 
-    async fn get_without_deadline(&self, url: &HttpsUrl) -> Result<Bytes, FetchError> {
+    async fn send_without_deadline<B>(&self, url: &HttpsUrl, request: Request<B>) -> Result<Bytes, FetchError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let transport = |detail: String| FetchError::Transport { url: url.as_str().to_owned(), detail };
         let tcp =
             TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| transport(format!("connect: {e}")))?;
@@ -139,12 +189,6 @@ impl HttpsClient {
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| transport(format!("http: {e}")))?;
-        let request = Request::get(url.path_and_query.as_str())
-            .header(header::HOST, url.authority.as_str())
-            .header(header::ACCEPT, "application/json")
-            .header(header::USER_AGENT, "portcullis-jwt")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| transport(format!("request: {e}")))?;
 
         let exchange = async {
             let response = sender.send_request(request).await.map_err(|e| transport(format!("http: {e}")))?;

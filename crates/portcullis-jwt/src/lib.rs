@@ -19,9 +19,15 @@
 //! outage at the identity provider does not take the gateway down); only an issuer that never loaded keys
 //! answers [`JwtError::KeysUnavailable`], on which the caller fails closed.
 //!
+//! Opaque tokens are checked by OAuth 2.0 token introspection (RFC 7662) instead: an [`Introspector`] asks the
+//! authorization server over the same verified HTTPS (a form POST with `client_secret_basic`), reads its answer
+//! strictly, remembers active answers (never past `exp`) and inactive ones for their TTLs under the token's
+//! SHA-256, shares one call among concurrent requests for the same token, and reports an endpoint that is down,
+//! slow or answers garbage as an [`IntrospectionError`] (never remembered), on which the caller fails closed.
+//!
 //! What it does not do: JWE (encrypted tokens), nested JWTs, unencoded payloads (RFC 7797), `jku`/`x5u`/`jwk`/
-//! `x5c` header keys (always ignored: keys come from configuration only), P-521 and Ed448, token revocation or
-//! introspection, replay (`jti`) tracking, certificate-bound token enforcement (it exposes `cnf.x5t#S256` for
+//! `x5c` header keys (always ignored: keys come from configuration only), P-521 and Ed448, token revocation,
+//! replay (`jti`) tracking, certificate-bound token enforcement (it exposes `cnf.x5t#S256` for
 //! the caller), and policy wiring into the gateway (the caller maps [`JwtError::reason`] to deny responses).
 //!
 //! The one design decision: the JOSE layer is written here, on `ring` (already built for rustls), instead of
@@ -65,6 +71,7 @@ mod discovery;
 mod error;
 mod fetch;
 mod header;
+mod introspection;
 mod issuer;
 mod jwk;
 mod key;
@@ -83,5 +90,10 @@ pub use config::{
 };
 pub use error::JwtError;
 pub use fetch::FetchError;
+pub use introspection::{
+    ActiveToken, DEFAULT_INTROSPECTION_TIMEOUT, DEFAULT_MAX_CACHED_TOKENS, DEFAULT_MAX_CONCURRENT_CALLS,
+    DEFAULT_NEGATIVE_TTL, DEFAULT_POSITIVE_TTL, Introspection, IntrospectionConfig, IntrospectionConfigError,
+    IntrospectionError, Introspector, Refusal,
+};
 pub use issuer::Issuer;
 pub use refresh::{RefreshOutcome, RefresherHandle};

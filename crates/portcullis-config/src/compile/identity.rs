@@ -1,4 +1,4 @@
-//! Identity policies: `api_key`, `mtls_identity` and `authorize`.
+//! Identity policies: `api_key`, `jwt`, `introspection`, `mtls_identity` and `authorize`.
 
 use http::{HeaderName, Method};
 use portcullis_auth::{ApiKeyPolicy, AuthorizePolicy, Binding, CredentialSource, ListRule};
@@ -6,11 +6,18 @@ use portcullis_proxy::identity_headers::IDENTITY_HEADERS;
 use serde_saphyr::Location;
 
 use super::Compiler;
-use crate::spec::{AllowDenySpec, ApiKeySpec, AuthorizeSpec, JwtSpec, PolicySpec};
+use crate::spec::{AllowDenySpec, ApiKeySpec, AuthorizeSpec, IntrospectionSpec, JwtSpec, PolicySpec};
 
 /// Whether `spec` authenticates the caller.
 pub(super) fn authenticates(spec: &PolicySpec) -> bool {
-    matches!(spec, PolicySpec::ApiKey(_) | PolicySpec::Basic(_) | PolicySpec::Jwt(_) | PolicySpec::MtlsIdentity(_))
+    matches!(
+        spec,
+        PolicySpec::ApiKey(_)
+            | PolicySpec::Basic(_)
+            | PolicySpec::Jwt(_)
+            | PolicySpec::Introspection(_)
+            | PolicySpec::MtlsIdentity(_)
+    )
 }
 
 fn list(spec: &AllowDenySpec) -> ListRule {
@@ -84,8 +91,24 @@ impl Compiler<'_> {
         }
         let issuer =
             portcullis_jwt::Issuer::new(config).map_err(|err| self.error(at, path.to_owned(), err.to_string())).ok()?;
+        let mapping = portcullis_auth::JwtMapping {
+            groups_claim: spec.groups_claim.clone(),
+            claims_to_headers: self.claims_to_headers(at, path, &spec.claims_to_headers),
+            forward: spec.forward_credentials,
+        };
+        Some(portcullis_auth::JwtPolicy::new(issuer, mapping, CredentialSource::process()))
+    }
+
+    /// Token claims (or introspection members) to upstream headers; never
+    /// an identity header or `Authorization`.
+    fn claims_to_headers(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        map: &std::collections::BTreeMap<String, String>,
+    ) -> Vec<(String, HeaderName)> {
         let mut claims_to_headers = Vec::new();
-        for (claim, header) in &spec.claims_to_headers {
+        for (claim, header) in map {
             match HeaderName::try_from(header.as_str()) {
                 Ok(name) if !IDENTITY_HEADERS.contains(&name) && name != http::header::AUTHORIZATION => {
                     claims_to_headers.push((claim.clone(), name));
@@ -97,12 +120,56 @@ impl Compiler<'_> {
                 ),
             }
         }
+        claims_to_headers
+    }
+
+    pub(super) fn introspection(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        spec: &IntrospectionSpec,
+    ) -> Option<portcullis_auth::IntrospectionPolicy> {
+        use portcullis_jwt::{IntrospectionConfig, IntrospectionConfigError as E, Introspector, TrustRoots};
+        let mut secret = self.secret(at, &format!("{path}.client_secret"), &spec.client_secret)?;
+        // A secret file usually ends with a newline that is not part of the secret.
+        if secret.ends_with(b"\n") {
+            secret.pop();
+            if secret.ends_with(b"\r") {
+                secret.pop();
+            }
+        }
+        let mut config = IntrospectionConfig::new(spec.endpoint.clone(), spec.client_id.clone(), secret);
+        config.issuer.clone_from(&spec.issuer);
+        config.audiences.clone_from(&spec.audiences);
+        if let Some(ca) = &spec.ca {
+            config.trust = TrustRoots::CaPem(String::from_utf8(self.read(at, &format!("{path}.ca"), ca)?).ok()?);
+        }
+        config.timeout = Self::duration(spec.timeout, config.timeout);
+        config.positive_ttl = Self::duration(spec.positive_ttl, config.positive_ttl);
+        config.negative_ttl = Self::duration(spec.negative_ttl, config.negative_ttl);
+        let claims_to_headers = self.claims_to_headers(at, path, &spec.claims_to_headers);
+        let introspector = Introspector::new(config)
+            .map_err(|err| {
+                let key = match &err {
+                    E::Endpoint { .. } => "endpoint",
+                    E::EmptyClientId => "client_id",
+                    E::EmptyClientSecret => "client_secret",
+                    E::EmptyIssuer => "issuer",
+                    E::EmptyAudience => "audiences",
+                    E::TrustRoots(_) => "ca",
+                    E::Zero(what) => *what,
+                    _ => "",
+                };
+                let here = if key.is_empty() { path.to_owned() } else { format!("{path}.{key}") };
+                self.error(at, here, err.to_string());
+            })
+            .ok()?;
         let mapping = portcullis_auth::JwtMapping {
             groups_claim: spec.groups_claim.clone(),
             claims_to_headers,
             forward: spec.forward_credentials,
         };
-        Some(portcullis_auth::JwtPolicy::new(issuer, mapping, CredentialSource::process()))
+        Some(portcullis_auth::IntrospectionPolicy::new(introspector, mapping, CredentialSource::process()))
     }
 
     pub(super) fn api_key(&mut self, at: Option<Location>, path: &str, spec: &ApiKeySpec) -> Option<ApiKeyPolicy> {
@@ -131,7 +198,7 @@ impl Compiler<'_> {
             self.error(
                 at,
                 path.to_owned(),
-                "authorize needs an authentication policy (api_key, basic, jwt, mtls_identity) before it",
+                "authorize needs an authentication policy (api_key, basic, jwt, introspection, mtls_identity) before it",
             );
         }
         let mut methods = Vec::new();
@@ -158,5 +225,107 @@ impl Compiler<'_> {
             apps: list(&spec.apps),
             bind: spec.bind.iter().map(|b| Binding { param: b.param.clone(), claim: b.claim.clone() }).collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use portcullis_proxy::metrics::Metrics;
+
+    use crate::ConfigError;
+
+    /// A private directory holding a client secret file, removed on drop.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(name: &str) -> Self {
+            let path = std::env::temp_dir().join(format!("portcullis-introspection-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            portcullis_secrets::create_private_dir(&path).unwrap();
+            portcullis_secrets::write_private(&path.join("client.secret"), b"s3cret\n").unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// One route with `policies` (YAML list items indented by 6).
+    fn load(dir: &Dir, policies: &str) -> Result<crate::Loaded, Vec<ConfigError>> {
+        let text = format!(
+            "listeners: [{{ name: web, listen: 127.0.0.1:8080 }}]
+upstream_allowlist: [127.0.0.1]
+upstreams: [{{ name: app, targets: [http://127.0.0.1:9000] }}]
+routes:
+  - name: api
+    prefix: /
+    upstream: app
+    policies:
+{policies}"
+        );
+        crate::parse(&text, &dir.0, 1, &Metrics::default())
+    }
+
+    const GOOD: &str = "      - type: introspection
+        endpoint: https://as.example/introspect
+        client_id: gateway
+        client_secret: file:client.secret
+";
+
+    #[track_caller]
+    fn expect_error(dir: &Dir, policies: &str, path: &str, message: &str) {
+        let errors = load(dir, policies).err().unwrap_or_else(|| panic!("accepted:\n{policies}"));
+        let found = errors.iter().find(|e| e.path == path && e.message.contains(message));
+        let found = found.unwrap_or_else(|| panic!("no {path}: {message} in {errors:#?}"));
+        assert!(found.position.is_some(), "{path} has no position");
+    }
+
+    #[test]
+    fn an_introspection_policy_compiles_with_every_key() {
+        let dir = Dir::new("every-key");
+        let full = format!(
+            "{GOOD}        issuer: https://as.example
+        audiences: [api]
+        timeout: 500ms
+        positive_ttl: 30s
+        negative_ttl: 0s
+        groups_claim: groups
+        claims_to_headers: {{ tenant: X-Tenant }}
+        forward_credentials: true
+      - type: authorize
+        scopes: [orders:read]
+"
+        );
+        load(&dir, &full).unwrap();
+    }
+
+    #[test]
+    fn refusals_name_their_key_and_position() {
+        let dir = Dir::new("refusals");
+        let at = "routes[0].policies[0]";
+        let http = GOOD.replace("https://as.example", "http://as.example");
+        expect_error(&dir, &http, &format!("{at}.endpoint"), "only https");
+        let missing = GOOD.replace("file:client.secret", "file:absent.secret");
+        expect_error(&dir, &missing, &format!("{at}.client_secret"), "cannot read");
+        let unset = GOOD.replace("file:client.secret", "env:PORTCULLIS_SURELY_UNSET_SECRET");
+        expect_error(&dir, &unset, &format!("{at}.client_secret"), "not set");
+        let no_id = GOOD.replace("client_id: gateway", "client_id: \"\"");
+        expect_error(&dir, &no_id, &format!("{at}.client_id"), "empty");
+        expect_error(&dir, &format!("{GOOD}        timeout: 0s\n"), &format!("{at}.timeout"), "zero");
+        expect_error(&dir, &format!("{GOOD}        ca: absent.pem\n"), &format!("{at}.ca"), "cannot read");
+        expect_error(
+            &dir,
+            &format!("{GOOD}        claims_to_headers: {{ sub: X-Subject }}\n"),
+            &format!("{at}.claims_to_headers.sub"),
+            "header name",
+        );
+        let without_secret = GOOD.replace("        client_secret: file:client.secret\n", "");
+        let errors = load(&dir, &without_secret).err().unwrap();
+        assert!(errors.iter().any(|e| e.message.contains("client_secret")), "{errors:#?}");
     }
 }

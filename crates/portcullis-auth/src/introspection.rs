@@ -1,0 +1,142 @@
+//! Opaque bearer tokens checked by OAuth 2.0 token introspection (RFC 7662,
+//! `portcullis-jwt`'s [`Introspector`]). The authorization server is asked
+//! once per token and TTL (the introspector remembers its answers under the
+//! token's SHA-256, shares one call among concurrent requests, and never
+//! remembers a failure); a remembered answer is admitted without waiting.
+//! When the endpoint cannot answer, the request fails closed (503).
+//! Revocation (by `jti` or subject) is checked on every request, remembered
+//! or not, under the configured issuer (else the token's `iss`, else the
+//! endpoint URL).
+
+use std::sync::Arc;
+
+use http::HeaderValue;
+use http::header;
+use http::request::Parts;
+use portcullis_core::{Claims as ClaimsView, Ctx, Identity, Policy, PolicyError, PolicyResult, Step, Verdict};
+use portcullis_jwt::{ActiveToken, Introspection, Introspector};
+
+use crate::bearer::{self, BearerReasons, CHALLENGE};
+use crate::challenge::{unauthorized, unavailable};
+use crate::jwt::JwtMapping;
+use crate::source::CredentialSource;
+
+const REASONS: BearerReasons = BearerReasons {
+    missing: "auth.introspection.missing",
+    malformed: "auth.introspection.malformed",
+    in_url: "auth.introspection.in_url",
+};
+
+/// The active token's members behind [`portcullis_core::Claims`].
+#[derive(Debug)]
+struct TokenClaims(Arc<ActiveToken>);
+
+impl ClaimsView for TokenClaims {
+    fn text(&self, name: &str) -> Option<String> {
+        self.0.claim_as_header_value(name)
+    }
+
+    fn set(&self, name: &str) -> Vec<String> {
+        match self.0.get(name) {
+            Some(serde_json::Value::Array(items)) => {
+                items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+            }
+            Some(serde_json::Value::String(text)) => text.split_ascii_whitespace().map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Authenticates `Authorization: Bearer` opaque tokens by asking one
+/// introspection endpoint. The identity's method is `introspection`, its
+/// subject `sub` (else `client_id`), its scopes `scope`; the token maps to
+/// the request as a JWT does ([`JwtMapping`]).
+pub struct IntrospectionPolicy {
+    introspector: Introspector,
+    mapping: JwtMapping,
+    source: CredentialSource,
+}
+
+impl std::fmt::Debug for IntrospectionPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionPolicy").field("endpoint", &self.introspector.endpoint()).finish_non_exhaustive()
+    }
+}
+
+impl IntrospectionPolicy {
+    /// A policy asking `introspector`.
+    #[must_use]
+    pub fn new(introspector: Introspector, mapping: JwtMapping, source: CredentialSource) -> Self {
+        Self { introspector, mapping, source }
+    }
+
+    /// The identity an active token proves.
+    fn identity(&self, token: &Arc<ActiveToken>) -> Identity {
+        let view = TokenClaims(token.clone());
+        let groups: Arc<[String]> =
+            self.mapping.groups_claim.as_deref().map(|name| view.set(name)).unwrap_or_default().into();
+        Identity {
+            method: "introspection",
+            subject: token.subject().unwrap_or_default().into(),
+            consumer: None,
+            consumer_name: None,
+            app: None,
+            groups,
+            scopes: token.scopes().into_iter().map(str::to_owned).collect(),
+            claims: Some(Arc::new(view)),
+        }
+    }
+
+    /// Admits an active, unrevoked token and maps it onto the request; refuses the rest.
+    fn admit(&self, introspection: Introspection, req: &mut Parts, cx: &mut Ctx) -> PolicyResult {
+        let token = match introspection {
+            Introspection::Active(token) => token,
+            Introspection::Refused(refusal) => return Ok(Verdict::Deny(unauthorized(refusal.reason(), CHALLENGE))),
+        };
+        let Some(revocations) = self.source.revocations() else { return Err(unavailable("introspection")) };
+        let issuer = self.introspector.issuer().or_else(|| token.iss()).unwrap_or_else(|| self.introspector.endpoint());
+        let issued_ms = token.iat().map(|iat| iat.saturating_mul(1000));
+        if revocations.is_revoked(issuer, token.jti(), Some(token.subject().unwrap_or_default()), issued_ms) {
+            return Ok(Verdict::Deny(unauthorized("auth.introspection.revoked", CHALLENGE)));
+        }
+        for (name, _) in &self.mapping.claims_to_headers {
+            req.headers.remove(name);
+        }
+        for (claim, name) in &self.mapping.claims_to_headers {
+            if let Some(value) = token.claim_as_header_value(claim).and_then(|v| HeaderValue::from_str(&v).ok()) {
+                req.headers.insert(name.clone(), value);
+            }
+        }
+        if !self.mapping.forward {
+            req.headers.remove(header::AUTHORIZATION);
+        }
+        cx.identity = Some(Arc::new(self.identity(&token)));
+        Ok(Verdict::Continue)
+    }
+
+    /// Asks the endpoint about a token not remembered, then admits or refuses it.
+    async fn introspect_then_admit(&self, token: String, req: &mut Parts, cx: &mut Ctx) -> PolicyResult {
+        match self.introspector.introspect(&token).await {
+            Ok(introspection) => self.admit(introspection, req, cx),
+            Err(err) => Err(PolicyError { reason: err.reason(), detail: err.to_string() }),
+        }
+    }
+}
+
+impl Policy for IntrospectionPolicy {
+    fn name(&self) -> &'static str {
+        "introspection"
+    }
+
+    fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
+        let token = match bearer::token(req, &REASONS) {
+            Ok(token) => token,
+            Err(verdict) => return Step::Done(Ok(verdict)),
+        };
+        // The common case, a token asked about recently: no await.
+        if let Some(known) = self.introspector.cached(&token) {
+            return Step::Done(self.admit(known, req, cx));
+        }
+        Step::Wait(Box::pin(self.introspect_then_admit(token, req, cx)))
+    }
+}

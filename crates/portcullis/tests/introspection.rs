@@ -1,0 +1,318 @@
+//! Opaque bearer tokens at the gateway, checked by OAuth 2.0 token
+//! introspection (RFC 7662) against an HTTPS authorization server run by
+//! the test: active, inactive and mismatched tokens, an endpoint that
+//! answers garbage, hangs or is down, and a burst of requests with one new
+//! token.
+
+mod common;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use common::{BIN, Gateway, TestUpstream, raw};
+use http::{Request, Response};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use portcullis_test_support::TempDir;
+use portcullis_test_support::certs::TestCa;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+const CLIENT_ID: &str = "gateway";
+const CLIENT_SECRET: &str = "a client secret";
+const ISSUER: &str = "https://as.test";
+
+/// One answer of the authorization server.
+#[derive(Clone)]
+struct Answer {
+    body: String,
+    delay: Duration,
+}
+
+impl Answer {
+    fn json(value: &Value) -> Self {
+        Self { body: value.to_string(), delay: Duration::ZERO }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Answers by token; others are inactive.
+    answers: HashMap<String, Answer>,
+    /// Calls by token.
+    calls: HashMap<String, usize>,
+}
+
+/// An HTTPS introspection endpoint with a certificate from a test CA,
+/// accepting only the gateway's client credentials.
+struct AuthServer {
+    addr: SocketAddr,
+    ca_pem: String,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AuthServer {
+    async fn start() -> Self {
+        let ca = TestCa::new("authorization server test CA");
+        let leaf = ca.leaf(&["127.0.0.1"]);
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(leaf.cert.as_bytes()).collect::<Result<_, _>>().unwrap();
+        let key = PrivateKeyDer::from_pem_slice(leaf.key.as_bytes()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let (acceptor, state) = (acceptor.clone(), shared.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = service_fn(move |req| introspect(req, state.clone()));
+                    let _ =
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
+                });
+            }
+        });
+        Self { addr, ca_pem: ca.cert_pem, state, task }
+    }
+
+    fn answer(&self, token: &str, answer: Answer) {
+        self.state.lock().unwrap().answers.insert(token.to_owned(), answer);
+    }
+
+    fn calls(&self, token: &str) -> usize {
+        self.state.lock().unwrap().calls.get(token).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for AuthServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn introspect(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{}", CLIENT_SECRET.replace(' ', "+")))
+    );
+    let authorized = req.headers().get("authorization").is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    let token = body.split('&').find_map(|pair| pair.strip_prefix("token=")).unwrap_or_default().to_owned();
+    let answer = {
+        let mut state = state.lock().unwrap();
+        *state.calls.entry(token.clone()).or_default() += 1;
+        state.answers.get(&token).cloned().unwrap_or_else(|| Answer::json(&json!({ "active": false })))
+    };
+    if !authorized {
+        return Ok(Response::builder().status(401).body(Full::new(Bytes::from_static(b"{}"))).unwrap());
+    }
+    tokio::time::sleep(answer.delay).await;
+    Ok(Response::builder()
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(answer.body)))
+        .unwrap())
+}
+
+fn now() -> i64 {
+    i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap()
+}
+
+fn active(sub: &str) -> Value {
+    json!({ "active": true, "sub": sub, "client_id": "app-1", "scope": "orders:read", "iss": ISSUER,
+            "aud": ["api"], "exp": now() + 300, "groups": ["staff"], "tenant": "t-9" })
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The gateway, with `/api` introspected at `server` and `/down` at a port
+/// nothing listens on.
+fn start(upstream: &TestUpstream, server: &AuthServer, workers: usize) -> Gateway {
+    let dir = TempDir::new();
+    dir.write("as-ca.pem", &server.ca_pem);
+    dir.write("client.secret", format!("{CLIENT_SECRET}\n"));
+    let routes = format!(
+        "  - name: api
+    prefix: /api
+    upstream: app
+    policies:
+      - type: introspection
+        endpoint: https://127.0.0.1:{port}/introspect
+        client_id: {CLIENT_ID}
+        client_secret: file:client.secret
+        ca: as-ca.pem
+        issuer: {ISSUER}
+        audiences: [api]
+        timeout: 500ms
+        groups_claim: groups
+        claims_to_headers: {{ tenant: X-Tenant }}
+      - type: authorize
+        scopes: [orders:read]
+  - name: down
+    prefix: /down
+    upstream: app
+    policies:
+      - type: introspection
+        endpoint: https://127.0.0.1:{down}/introspect
+        client_id: {CLIENT_ID}
+        client_secret: file:client.secret
+        ca: as-ca.pem
+",
+        port = server.addr.port(),
+        down = closed_port(),
+    );
+    let config = common::config(upstream, &routes).replace("workers: 1", &format!("workers: {workers}"));
+    Gateway::start_in(BIN, dir, &config)
+}
+
+async fn get(gw: &Gateway, path: &str, token: Option<&str>) -> raw::RawResponse {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    raw::request(gw.addr(), &format!("GET {path} HTTP/1.1\r\nHost: api\r\n{auth}Connection: close\r\n\r\n")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_tokens_pass_and_the_rest_are_refused() {
+    let upstream = TestUpstream::start().await;
+    let server = AuthServer::start().await;
+    let gw = start(&upstream, &server, 1);
+    server.answer("opaque-alice", Answer::json(&active("alice")));
+    let mut other_audience = active("bob");
+    other_audience["aud"] = json!("another-api");
+    server.answer("opaque-audience", Answer::json(&other_audience));
+    let mut other_issuer = active("bob");
+    other_issuer["iss"] = json!("https://evil.test");
+    server.answer("opaque-issuer", Answer::json(&other_issuer));
+    let mut no_scope = active("carol");
+    no_scope["scope"] = json!("orders:write");
+    server.answer("opaque-noscope", Answer::json(&no_scope));
+
+    let answer = get(&gw, "/api/orders", Some("opaque-alice")).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let seen = upstream.seen().pop().unwrap();
+    assert_eq!(seen.headers.get("x-subject").unwrap(), "alice");
+    assert_eq!(seen.headers.get("x-consumer-groups").unwrap(), "staff");
+    assert_eq!(seen.headers.get("x-tenant").unwrap(), "t-9");
+    assert_eq!(seen.headers.get("x-authenticated-by").unwrap(), "introspection");
+    assert!(seen.headers.get("authorization").is_none(), "the token is not forwarded");
+    // Remembered: the second request asks nobody.
+    assert_eq!(get(&gw, "/api/orders", Some("opaque-alice")).await.status, 200);
+    assert_eq!(server.calls("opaque-alice"), 1);
+
+    for token in ["opaque-unknown", "opaque-audience", "opaque-issuer"] {
+        let answer = get(&gw, "/api/orders", Some(token)).await;
+        assert_eq!(answer.status, 401, "{token}: {}", answer.text());
+        let challenge = answer.header("www-authenticate").unwrap_or_default();
+        assert!(challenge.starts_with("Bearer") && challenge.contains("invalid_token"), "{token}: {challenge}");
+    }
+    // An inactive answer is remembered too.
+    assert_eq!(get(&gw, "/api/orders", Some("opaque-unknown")).await.status, 401);
+    assert_eq!(server.calls("opaque-unknown"), 1);
+
+    let missing = get(&gw, "/api/orders", None).await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer realm=\"portcullis\""));
+    assert_eq!(get(&gw, "/api/orders", Some("opaque-noscope")).await.status, 403, "active but without the scope");
+    let in_url = raw::request(
+        gw.addr(),
+        "GET /api/orders?access_token=opaque-alice HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer opaque-alice\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(in_url.status, 401);
+    assert_eq!(upstream.count(), 2, "only the active token got through");
+
+    let reasons = [
+        "auth.introspection.inactive",
+        "auth.introspection.audience",
+        "auth.introspection.issuer",
+        "auth.introspection.missing",
+        "auth.introspection.in_url",
+        "authz.scope",
+    ];
+    let log = gw.access_log_with(&reasons, Duration::from_secs(5));
+    for reason in reasons {
+        assert!(log.contains(reason), "{reason} missing from\n{log}");
+    }
+    assert!(!log.contains("opaque-alice"), "a token reached the access log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_a_hung_endpoint_and_an_outage_fail_closed() {
+    let upstream = TestUpstream::start().await;
+    let server = AuthServer::start().await;
+    let gw = start(&upstream, &server, 1);
+    server.answer("opaque-garbage", Answer { body: "<html>oops</html>".to_owned(), delay: Duration::ZERO });
+    server
+        .answer("opaque-yes", Answer { body: r#"{"active":"yes","sub":"mallory"}"#.to_owned(), delay: Duration::ZERO });
+    server.answer("opaque-slow", Answer { delay: Duration::from_secs(3), ..Answer::json(&active("alice")) });
+
+    for token in ["opaque-garbage", "opaque-yes", "opaque-garbage"] {
+        let answer = get(&gw, "/api/orders", Some(token)).await;
+        assert_eq!(answer.status, 503, "{token}: {}", answer.text());
+    }
+    assert_eq!(server.calls("opaque-garbage"), 2, "a garbage answer is not remembered as a negative one");
+
+    let started = std::time::Instant::now();
+    let slow = get(&gw, "/api/orders", Some("opaque-slow")).await;
+    assert_eq!(slow.status, 503, "{}", slow.text());
+    assert!(started.elapsed() < Duration::from_millis(2500), "the 500ms timeout held: {:?}", started.elapsed());
+
+    let down = get(&gw, "/down/orders", Some("opaque-alice")).await;
+    assert_eq!(down.status, 503, "{}", down.text());
+    assert_eq!(upstream.count(), 0, "nothing reached the upstream");
+
+    // Once the endpoint answers properly, the very next request passes.
+    server.answer("opaque-garbage", Answer::json(&active("alice")));
+    assert_eq!(get(&gw, "/api/orders", Some("opaque-garbage")).await.status, 200);
+
+    let log = gw.access_log(6, Duration::from_secs(5));
+    let unavailable = log.iter().filter(|l| l.contains("auth.introspection.unavailable")).count();
+    assert_eq!(unavailable, 5, "{log:#?}");
+    assert!(!log.iter().any(|l| l.contains("opaque-")), "a token reached the access log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_with_one_new_token_makes_one_call() {
+    let upstream = TestUpstream::start().await;
+    let server = AuthServer::start().await;
+    let gw = start(&upstream, &server, 2);
+    server.answer("opaque-burst", Answer { delay: Duration::from_millis(300), ..Answer::json(&active("alice")) });
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let addr = gw.addr();
+        requests.spawn(async move {
+            raw::request(
+                addr,
+                "GET /api/orders HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer opaque-burst\r\nConnection: close\r\n\r\n",
+            )
+            .await
+        });
+    }
+    while let Some(answer) = requests.join_next().await {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.text());
+    }
+    assert_eq!(server.calls("opaque-burst"), 1);
+    assert_eq!(upstream.count(), 20);
+}
