@@ -6,8 +6,9 @@ use http::HeaderName;
 use http::request::Parts;
 use portcullis_core::{Ctx, Policy, Step, Verdict};
 
-use portcullis_ratelimit::Lockouts;
+use portcullis_ratelimit::LockoutRule;
 
+use crate::brute_force::{BruteForce, address_key};
 use crate::challenge::{strip, unauthorized, unavailable};
 use crate::source::{CredentialSource, identity_of};
 
@@ -22,19 +23,21 @@ pub struct ApiKeyPolicy {
     header: HeaderName,
     forward: bool,
     source: CredentialSource,
+    brute_force: BruteForce,
 }
 
 impl ApiKeyPolicy {
     /// Reads keys from `header`; removes it before proxying unless `forward`.
     #[must_use]
     pub fn new(header: HeaderName, forward: bool, source: CredentialSource) -> Self {
-        Self { header, forward, source }
+        Self { header, forward, source, brute_force: BruteForce::default() }
     }
-}
 
-/// The brute-force lockout key of the caller's address.
-pub(crate) fn lock_key(cx: &Ctx) -> String {
-    format!("ip:{}", cx.client_ip)
+    /// Locks addresses that fail too often under `rule`.
+    #[must_use]
+    pub fn with_brute_force(self, rule: LockoutRule) -> Self {
+        Self { brute_force: BruteForce(rule), ..self }
+    }
 }
 
 /// Whether the query string carries something that looks like a key (by
@@ -74,13 +77,12 @@ impl ApiKeyPolicy {
         let token = value.to_str().unwrap_or_default().trim();
         // A locked address is refused before any key is checked, with the
         // same answer as a wrong key.
-        let locks = Lockouts::process();
-        if locks.any_locked() && locks.is_locked(&lock_key(cx)) {
+        if self.brute_force.address_locked(cx) {
             return Ok(Verdict::Deny(unauthorized("auth.api_key.locked", CHALLENGE)));
         }
         let now = portcullis_core::time::now_unix_millis();
         let Some(credential) = index.resolve_api_key(token, now) else {
-            locks.fail(&lock_key(cx));
+            self.brute_force.fail(&address_key(cx));
             return Ok(Verdict::Deny(unauthorized("auth.api_key.invalid", CHALLENGE)));
         };
         cx.identity = Some(identity_of(&credential, "api_key"));

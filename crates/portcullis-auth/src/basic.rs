@@ -25,8 +25,9 @@ use portcullis_store::{CredentialKind, IndexedCredential};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
-use portcullis_ratelimit::Lockouts;
+use portcullis_ratelimit::{LockoutRule, Lockouts};
 
+use crate::brute_force::{BruteForce, address_key};
 use crate::challenge::{strip, unauthorized, unavailable};
 use crate::source::{CredentialSource, identity_of};
 
@@ -41,6 +42,7 @@ const SLOT_WAIT: Duration = Duration::from_secs(1);
 
 /// Authenticates with `Authorization: Basic`.
 pub struct BasicPolicy {
+    brute_force: BruteForce,
     source: CredentialSource,
     forward: bool,
     hasher: Arc<PasswordHasher>,
@@ -67,6 +69,7 @@ impl BasicPolicy {
         let mut cache_key = [0u8; 32];
         getrandom::fill(&mut cache_key).expect("the operating system's random source failed");
         Self {
+            brute_force: BruteForce::default(),
             source,
             forward,
             hasher: Arc::new(PasswordHasher::default()),
@@ -74,6 +77,12 @@ impl BasicPolicy {
             cache_key,
             remembered: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Locks user names and addresses that fail too often under `rule`.
+    #[must_use]
+    pub fn with_brute_force(self, rule: LockoutRule) -> Self {
+        Self { brute_force: BruteForce(rule), ..self }
     }
 
     fn fingerprint(&self, credential: &IndexedCredential, phc: &str, password: &str) -> [u8; 32] {
@@ -143,21 +152,20 @@ impl BasicPolicy {
         };
         // Locked first: a guess that happens to be right must not pass a
         // lock because an earlier success was remembered.
-        let locks = Lockouts::process();
-        let (user_key, ip_key) = (format!("basic:{user}"), crate::api_key::lock_key(cx));
-        if locks.any_locked() && (locks.is_locked(&user_key) || locks.is_locked(&ip_key)) {
+        let (user_key, ip_key) = (format!("basic:{user}"), address_key(cx));
+        if self.brute_force.is_locked(|| user_key.clone()) || self.brute_force.is_locked(|| ip_key.clone()) {
             return deny("auth.basic.locked");
         }
         if !key.as_ref().is_some_and(|key| self.remembered(key)) {
             if !self.verify(password, phc).await? {
-                locks.fail(&user_key);
-                locks.fail(&ip_key);
+                self.brute_force.fail(&user_key);
+                self.brute_force.fail(&ip_key);
                 return deny("auth.basic.invalid");
             }
             if let Some(key) = key {
                 self.remember(key);
             }
-            locks.succeed(&user_key);
+            Lockouts::process().succeed(&user_key);
         }
         let Some(credential) = credential else { return deny("auth.basic.invalid") };
         cx.identity = Some(identity_of(&credential, "basic"));

@@ -15,8 +15,10 @@ use http::header;
 use http::request::Parts;
 use portcullis_core::{Claims as ClaimsView, Ctx, Identity, Policy, PolicyError, PolicyResult, Step, Verdict};
 use portcullis_jwt::{ActiveToken, Introspection, Introspector};
+use portcullis_ratelimit::LockoutRule;
 
 use crate::bearer::{self, BearerReasons, CHALLENGE};
+use crate::brute_force::BruteForce;
 use crate::challenge::{unauthorized, unavailable};
 use crate::jwt::JwtMapping;
 use crate::source::CredentialSource;
@@ -52,6 +54,7 @@ impl ClaimsView for TokenClaims {
 /// subject `sub` (else `client_id`), its scopes `scope`; the token maps to
 /// the request as a JWT does ([`JwtMapping`]).
 pub struct IntrospectionPolicy {
+    brute_force: BruteForce,
     introspector: Introspector,
     mapping: JwtMapping,
     source: CredentialSource,
@@ -67,7 +70,13 @@ impl IntrospectionPolicy {
     /// A policy asking `introspector`.
     #[must_use]
     pub fn new(introspector: Introspector, mapping: JwtMapping, source: CredentialSource) -> Self {
-        Self { introspector, mapping, source }
+        Self { introspector, mapping, source, brute_force: BruteForce::default() }
+    }
+
+    /// Locks addresses that present too many refused tokens under `rule`.
+    #[must_use]
+    pub fn with_brute_force(self, rule: LockoutRule) -> Self {
+        Self { brute_force: BruteForce(rule), ..self }
     }
 
     /// The identity an active token proves.
@@ -133,10 +142,16 @@ impl Policy for IntrospectionPolicy {
             Ok(token) => token,
             Err(verdict) => return Step::Done(Ok(verdict)),
         };
+        if self.brute_force.address_locked(cx) {
+            return Step::Done(Ok(Verdict::Deny(unauthorized("auth.introspection.locked", CHALLENGE))));
+        }
         // The common case, a token asked about recently: no await.
         if let Some(known) = self.introspector.cached(&token) {
-            return Step::Done(self.admit(known, req, cx));
+            return Step::Done(self.brute_force.counted(self.admit(known, req, cx), cx));
         }
-        Step::Wait(Box::pin(self.introspect_then_admit(token, req, cx)))
+        Step::Wait(Box::pin(async move {
+            let result = self.introspect_then_admit(token, req, &mut *cx).await;
+            self.brute_force.counted(result, cx)
+        }))
     }
 }

@@ -16,9 +16,11 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue};
 use portcullis_core::{Claims as ClaimsView, Ctx, Identity, Policy, PolicyError, PolicyResult, Step, Verdict};
 use portcullis_jwt::{Claims, Issuer, JwtError, RefresherHandle};
+use portcullis_ratelimit::LockoutRule;
 use sha2::{Digest as _, Sha256};
 
 use crate::bearer::{self, BearerReasons, CHALLENGE};
+use crate::brute_force::BruteForce;
 use crate::challenge::{unauthorized, unavailable};
 use crate::source::CredentialSource;
 
@@ -72,6 +74,7 @@ impl ClaimsView for TokenClaims {
 
 /// Authenticates `Authorization: Bearer` JWTs of one issuer.
 pub struct JwtPolicy {
+    brute_force: BruteForce,
     issuer: Issuer,
     mapping: JwtMapping,
     source: CredentialSource,
@@ -89,7 +92,20 @@ impl JwtPolicy {
     /// A policy for `issuer`.
     #[must_use]
     pub fn new(issuer: Issuer, mapping: JwtMapping, source: CredentialSource) -> Self {
-        Self { issuer, mapping, source, remembered: Mutex::new(HashMap::new()), refresher: OnceLock::new() }
+        Self {
+            issuer,
+            mapping,
+            source,
+            remembered: Mutex::new(HashMap::new()),
+            refresher: OnceLock::new(),
+            brute_force: BruteForce::default(),
+        }
+    }
+
+    /// Locks addresses that present too many bad tokens under `rule`.
+    #[must_use]
+    pub fn with_brute_force(self, rule: LockoutRule) -> Self {
+        Self { brute_force: BruteForce(rule), ..self }
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Arc<Verified>> {
@@ -197,6 +213,9 @@ impl Policy for JwtPolicy {
             Ok(token) => token,
             Err(verdict) => return Step::Done(Ok(verdict)),
         };
+        if self.brute_force.address_locked(cx) {
+            return Step::Done(Ok(Verdict::Deny(unauthorized("auth.jwt.locked", CHALLENGE))));
+        }
         if self.refresher.get().is_none() {
             // Started on the first request, inside a worker's runtime; it
             // ends when this policy (its issuer) is dropped by a reload.
@@ -208,8 +227,11 @@ impl Policy for JwtPolicy {
         // beyond the token text.
         let generation = self.issuer.key_generation();
         if let Some(verified) = self.cached(&key).filter(|v| v.expires_ms > now_ms && v.generation == generation) {
-            return Step::Done(self.admit(&verified, req, cx));
+            return Step::Done(self.brute_force.counted(self.admit(&verified, req, cx), cx));
         }
-        Step::Wait(Box::pin(self.verify_then_admit(token, key, req, cx)))
+        Step::Wait(Box::pin(async move {
+            let result = self.verify_then_admit(token, key, req, &mut *cx).await;
+            self.brute_force.counted(result, cx)
+        }))
     }
 }

@@ -18,6 +18,7 @@ mod api_key;
 mod authorize;
 mod basic;
 mod bearer;
+mod brute_force;
 mod challenge;
 mod introspection;
 mod jwt;

@@ -48,6 +48,8 @@ pub(crate) struct Compiler<'a> {
     now_unix: i64,
     /// Opens `enc:v1:` values; loaded once, first.
     master: Master,
+    /// What authentication policies lock after failures.
+    brute_force: portcullis_ratelimit::LockoutRule,
     pub(crate) errors: Vec<ConfigError>,
 }
 
@@ -92,7 +94,13 @@ impl Allowlist {
 
 impl<'a> Compiler<'a> {
     pub(crate) fn new(base: &'a Path, now_unix: i64) -> Self {
-        Self { base, now_unix, master: Master::Unset, errors: Vec::new() }
+        Self {
+            base,
+            now_unix,
+            master: Master::Unset,
+            brute_force: portcullis_ratelimit::LockoutRule::default(),
+            errors: Vec::new(),
+        }
     }
 
     fn error(&mut self, at: Option<Location>, path: impl Into<String>, message: impl Into<String>) {
@@ -121,6 +129,7 @@ impl<'a> Compiler<'a> {
     pub(crate) fn compile(&mut self, spec: &ConfigSpec, generation: u64, metrics: &Metrics) -> Option<Loaded> {
         // First: every `enc:v1:` value below needs it.
         let master_passphrase = self.master_passphrase(spec);
+        self.brute_force = self.lockout_rule(&spec.brute_force);
         let allowlist = self.allowlist(&spec.upstream_allowlist);
         let trusted_proxies = IpSet::new(self.nets("trusted_proxies", &spec.trusted_proxies));
         let limits = self.limits(spec);
@@ -459,10 +468,13 @@ impl<'a> Compiler<'a> {
                     let Some(policy) = self.api_key(at, &here, s) else { continue };
                     Arc::new(policy)
                 }
-                PolicySpec::Basic(s) => Arc::new(portcullis_auth::BasicPolicy::new(
-                    portcullis_auth::CredentialSource::process(),
-                    s.forward_credentials,
-                )),
+                PolicySpec::Basic(s) => Arc::new(
+                    portcullis_auth::BasicPolicy::new(
+                        portcullis_auth::CredentialSource::process(),
+                        s.forward_credentials,
+                    )
+                    .with_brute_force(self.brute_force),
+                ),
                 PolicySpec::Jwt(s) => {
                     let Some(policy) = self.jwt(at, &here, s) else { continue };
                     Arc::new(policy)

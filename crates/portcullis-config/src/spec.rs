@@ -47,6 +47,9 @@ pub struct ConfigSpec {
     /// Graceful shutdown.
     #[serde(default)]
     pub shutdown: ShutdownSpec,
+    /// Lockout after authentication failures at the gateway.
+    #[serde(default)]
+    pub brute_force: BruteForceSpec,
     /// Where the store, the audit signing key and other state live (created
     /// owner-only); relative to this file. Default `data` beside this file.
     /// Restart-only.
@@ -777,6 +780,25 @@ pub struct ReloadSpec {
     /// How often the file is checked (default 2s).
     #[serde(default)]
     pub interval: Option<HumanDuration>,
+}
+
+/// `brute_force`: failures (bad keys, passwords, tokens) per client address
+/// (and per user name for basic) that lock it, with doubling locks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BruteForceSpec {
+    /// Failures within `window` that lock (default 10; 0 turns locking off).
+    #[serde(default)]
+    pub max_failures: Option<u32>,
+    /// The window failures are counted in (default 5m).
+    #[serde(default)]
+    pub window: Option<HumanDuration>,
+    /// The first lock (default 15m); each further lock doubles it.
+    #[serde(default)]
+    pub lock_for: Option<HumanDuration>,
+    /// The longest lock (default 24h).
+    #[serde(default)]
+    pub max_lock: Option<HumanDuration>,
 }
 
 /// Shutdown behaviour.

@@ -66,7 +66,6 @@ pub struct Locked {
 pub struct Lockouts {
     shards: Vec<Mutex<HashMap<String, Entry>>>,
     per_shard: usize,
-    rule: Mutex<LockoutRule>,
     /// When the last lock anywhere ends, in ms after `epoch`: before it no
     /// key can be locked, so the common check costs one atomic load.
     last_lock_ends: AtomicU64,
@@ -78,7 +77,6 @@ impl Lockouts {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             per_shard,
-            rule: Mutex::new(LockoutRule::default()),
             last_lock_ends: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -88,15 +86,6 @@ impl Lockouts {
     pub fn process() -> &'static Self {
         static TABLE: OnceLock<Lockouts> = OnceLock::new();
         TABLE.get_or_init(|| Self::with_capacity(PER_SHARD))
-    }
-
-    /// Replaces the rule (from the configuration, on load and reload).
-    pub fn set_rule(&self, rule: LockoutRule) {
-        *self.rule.lock().unwrap_or_else(PoisonError::into_inner) = rule;
-    }
-
-    fn rule(&self) -> LockoutRule {
-        *self.rule.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn shard(&self, key: &str) -> &Mutex<HashMap<String, Entry>> {
@@ -124,9 +113,9 @@ impl Lockouts {
         shard.get(key).and_then(|e| e.locked_until).is_some_and(|until| until > Instant::now())
     }
 
-    /// Counts a failure of `key`; returns whether it is now locked.
-    pub fn fail(&self, key: &str) -> bool {
-        self.fail_at(key, Instant::now(), self.rule())
+    /// Counts a failure of `key` under `rule`; returns whether it is now locked.
+    pub fn fail(&self, key: &str, rule: LockoutRule) -> bool {
+        self.fail_at(key, Instant::now(), rule)
     }
 
     fn fail_at(&self, key: &str, now: Instant, rule: LockoutRule) -> bool {

@@ -260,3 +260,21 @@ async fn the_providers_key_rotation_is_followed_without_a_restart() {
     }
     assert_eq!(get(&gw, "/orders", Some(&third)).await.status, 200);
 }
+
+#[tokio::test]
+async fn an_address_presenting_forged_tokens_is_locked_out() {
+    let upstream = TestUpstream::start().await;
+    let config = format!("{}brute_force: {{ max_failures: 3, window: 1m, lock_for: 1m }}\n", config(&upstream, None));
+    let gw = start(with_secret(), &config);
+    let header = json!({ "alg": "HS256" });
+    let good = mint(&header, &good_claims(), SECRET.as_bytes());
+    for n in 0..3 {
+        let forged = mint(&header, &good_claims(), format!("forged secret number {n} of thirty-two bytes").as_bytes());
+        assert_eq!(get(&gw, "/minted", Some(&forged)).await.status, 401);
+    }
+    let locked = get(&gw, "/minted", Some(&good)).await;
+    assert_eq!(locked.status, 401, "a locked address is refused even with a valid token");
+    assert!(locked.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
+    assert_eq!(upstream.count(), 0);
+    assert!(gw.access_log_with(&["auth.jwt.locked"], Duration::from_secs(5)).contains("auth.jwt.locked"));
+}

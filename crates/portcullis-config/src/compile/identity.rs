@@ -30,6 +30,22 @@ fn template_params(template: &str) -> impl Iterator<Item = &str> {
 }
 
 impl Compiler<'_> {
+    /// The `brute_force` section as a lockout rule.
+    pub(super) fn lockout_rule(&mut self, spec: &crate::spec::BruteForceSpec) -> portcullis_ratelimit::LockoutRule {
+        let defaults = portcullis_ratelimit::LockoutRule::default();
+        let rule = portcullis_ratelimit::LockoutRule {
+            max_failures: spec.max_failures.unwrap_or(defaults.max_failures),
+            window: spec.window.map_or(defaults.window, |d| d.0),
+            lock_for: spec.lock_for.map_or(defaults.lock_for, |d| d.0),
+            max_lock: spec.max_lock.map_or(defaults.max_lock, |d| d.0),
+        };
+        if rule.max_failures > 0 && (rule.window.is_zero() || rule.lock_for.is_zero() || rule.max_lock < rule.lock_for)
+        {
+            self.error(None, "brute_force", "window and lock_for must be positive and max_lock at least lock_for");
+        }
+        rule
+    }
+
     pub(super) fn jwt(
         &mut self,
         at: Option<Location>,
@@ -96,7 +112,10 @@ impl Compiler<'_> {
             claims_to_headers: self.claims_to_headers(at, path, &spec.claims_to_headers),
             forward: spec.forward_credentials,
         };
-        Some(portcullis_auth::JwtPolicy::new(issuer, mapping, CredentialSource::process()))
+        Some(
+            portcullis_auth::JwtPolicy::new(issuer, mapping, CredentialSource::process())
+                .with_brute_force(self.brute_force),
+        )
     }
 
     /// Token claims (or introspection members) to upstream headers; never
@@ -169,7 +188,10 @@ impl Compiler<'_> {
             claims_to_headers,
             forward: spec.forward_credentials,
         };
-        Some(portcullis_auth::IntrospectionPolicy::new(introspector, mapping, CredentialSource::process()))
+        Some(
+            portcullis_auth::IntrospectionPolicy::new(introspector, mapping, CredentialSource::process())
+                .with_brute_force(self.brute_force),
+        )
     }
 
     pub(super) fn api_key(&mut self, at: Option<Location>, path: &str, spec: &ApiKeySpec) -> Option<ApiKeyPolicy> {
@@ -183,7 +205,10 @@ impl Compiler<'_> {
             self.error(at, format!("{path}.header"), format!("{text:?} is reserved; choose another header"));
             return None;
         }
-        Some(ApiKeyPolicy::new(header, spec.forward_credentials, CredentialSource::process()))
+        Some(
+            ApiKeyPolicy::new(header, spec.forward_credentials, CredentialSource::process())
+                .with_brute_force(self.brute_force),
+        )
     }
 
     pub(super) fn authorize(

@@ -1,0 +1,983 @@
+#!/usr/bin/env python3
+"""What authentication costs: requests per CPU-second and p99 of one
+Portcullis process through an unauthenticated route, an API-key route and
+two JWT routes (RS256, ES256), side by side in one run (driver; started by
+bench/auth.sh; results are recorded in bench/RESULTS.md).
+
+Python 3.11 standard library only, plus the openssl CLI (keys and JWT
+signatures). The process, CPU and wrk helpers come from bench.py.
+Everything listens on 127.0.0.1; every load run is bounded by wrk's -d and
+the whole run by --max-seconds; every process this script starts is stopped
+in a finally block (and its pid is written to OUT/run/pids so auth.sh's EXIT
+trap can stop it too). The private keys live in a temporary directory that
+is removed at the end.
+
+Setup: RSA-2048 and P-256 keys (openssl), one RS256 and one ES256 token
+(exp = now + 1 h, signed with `openssl dgst -sha256 -sign`), a gateway
+config with four routes to the same upstream, `portcullis admin bootstrap`,
+`portcullis serve`, then the admin API flow (login, password change, TOTP
+enrolment, consumer, app, api_key credential) for the key.
+
+Measurement: one upstream nginx (core 1, fixed answer) and ONE Portcullis
+process (workers: 1, core 0, access log to a file). wrk (core 1) drives one
+scenario at a time, with the credential as a fixed header; each round runs
+every scenario once in a rotated order. A scenario's cost is
+1 - (its req/CPU-s / the open route's req/CPU-s), paired within each round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as _dt
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench as B  # noqa: E402  (process, CPU, wrk and statistics helpers)
+
+HOST = B.HOST
+PORT_UPSTREAM = B.BASE + 400
+PORT_GATEWAY = B.BASE + 401
+PORT_ADMIN = B.BASE + 402
+ISSUER = "https://issuer.bench.invalid"
+AUDIENCE = "bench-api"
+ADMIN_NAME = "bench"
+
+# More distinct tokens than the gateway remembers (MAX_REMEMBERED = 50,000 in
+# crates/portcullis-auth/src/jwt.rs): cycled in order, every request misses that cache
+# and pays a signature verification.
+FRESH_POOL = 50_500
+
+# name -> (path, credential: None | "api_key" | "rs256" | "es256" | "rs256_pool" | "es256_pool")
+SCENARIOS: dict[str, tuple[str, str | None]] = {
+    "open": ("/open/small", None),
+    "key": ("/key/small", "api_key"),
+    "rs256": ("/rs256/small", "rs256"),
+    "es256": ("/es256/small", "es256"),
+    "open_again": ("/open/small", None),
+    # Opt-in (SCENARIOS=...): a new token on every request, from a pool of FRESH_POOL tokens.
+    "rs256_fresh": ("/rs256/small", "rs256_pool"),
+    "es256_fresh": ("/es256/small", "es256_pool"),
+}
+DEFAULT_SCENARIOS = ["open", "key", "rs256", "es256", "open_again"]
+DESCRIBE = {
+    "open": "`/open`: no policies, no credential",
+    "key": "`/key`: `api_key` (X-API-Key, store-backed index)",
+    "rs256": "`/rs256`: `jwt` RS256 (RSA-2048), static key, one token",
+    "es256": "`/es256`: `jwt` ES256 (P-256), static key, one token",
+    "open_again": "`/open` again (control)",
+    "rs256_fresh": f"`/rs256`, a different token on every request ({FRESH_POOL:,} cycled): a signature check each",
+    "es256_fresh": f"`/es256`, a different token on every request ({FRESH_POOL:,} cycled): a signature check each",
+}
+# scenario -> (baseline, goal or None, binding goal?, the control that shows the noise of this comparison)
+COSTS: dict[str, tuple[str, float | None, bool, str]] = {
+    "open_again": ("open", None, False, ""),  # control: the same request, measured in a separate run
+    "key": ("open", 0.03, True, "open_again"),
+    "rs256": ("open", 0.10, True, "open_again"),
+    "es256": ("open", 0.10, False, "open_again"),  # "reported too": the JWT bar, for information
+    "rs256_fresh": ("open", 0.10, False, "open_again"),
+    "es256_fresh": ("open", 0.10, False, "open_again"),
+}
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------- keys and tokens
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def openssl(*argv: str, data: bytes | None = None) -> bytes:
+    p = subprocess.run(["openssl", *argv], input=data, capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(argv)} failed: {p.stderr.decode(errors='replace')}")
+    return p.stdout
+
+
+def make_keys(d: Path) -> dict[str, Path]:
+    """RSA-2048 and P-256 key pairs; returns the paths (private and public PEM)."""
+    openssl("genrsa", "-out", str(d / "rs256.key"), "2048")
+    openssl("rsa", "-in", str(d / "rs256.key"), "-pubout", "-out", str(d / "rs256.pub.pem"))
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(d / "es256.key"))
+    openssl("ec", "-in", str(d / "es256.key"), "-pubout", "-out", str(d / "es256.pub.pem"))
+    for name in ("rs256.key", "es256.key"):
+        os.chmod(d / name, 0o600)
+    return {"rs256": d / "rs256.key", "rs256_pub": d / "rs256.pub.pem",
+            "es256": d / "es256.key", "es256_pub": d / "es256.pub.pem"}
+
+
+def der_ecdsa_to_raw(der: bytes, size: int = 32) -> bytes:
+    """ECDSA-Sig-Value (DER: SEQUENCE { INTEGER r, INTEGER s }) -> r || s, each `size` bytes (RFC 7518 3.4)."""
+
+    def length(i: int) -> tuple[int, int]:
+        n = der[i]
+        i += 1
+        if n & 0x80:
+            k = n & 0x7F
+            n = int.from_bytes(der[i:i + k], "big")
+            i += k
+        return n, i
+
+    if der[0] != 0x30:
+        raise ValueError("not a DER SEQUENCE")
+    total, i = length(1)
+    if i + total != len(der):
+        raise ValueError("DER length mismatch")
+    out = b""
+    for _ in range(2):
+        if der[i] != 0x02:
+            raise ValueError("not a DER INTEGER")
+        n, i = length(i + 1)
+        v = int.from_bytes(der[i:i + n], "big")
+        i += n
+        out += v.to_bytes(size, "big")  # raises OverflowError if it does not fit
+    return out
+
+
+def mint(alg: str, key: Path, claims: dict) -> str:
+    header = {"alg": alg, "typ": "JWT"}
+    signing_input = (b64u(json.dumps(header, separators=(",", ":")).encode()) + "." +
+                     b64u(json.dumps(claims, separators=(",", ":")).encode()))
+    sig = openssl("dgst", "-sha256", "-sign", str(key), data=signing_input.encode())
+    if alg == "ES256":
+        sig = der_ecdsa_to_raw(sig)
+    return f"{signing_input}.{b64u(sig)}"
+
+
+def claims(alg: str, now: int, **over) -> dict:
+    c = {"iss": ISSUER, "aud": AUDIENCE, "sub": "bench-user", "iat": now, "exp": now + 3600,
+         "jti": f"bench-{alg.lower()}-{secrets.token_hex(4)}", "scope": "bench:read"}
+    c.update(over)
+    return c
+
+
+def mint_pool(alg: str, key: Path, n: int, now: int, out: Path) -> float:
+    """n distinct tokens (one per line, jti bench-<alg>-pool-<i>), signed with the Python package
+    `cryptography` (the openssl CLI is one process per signature: too slow for 50,000).
+    Returns the seconds it took."""
+    try:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    except ImportError as e:
+        raise RuntimeError(f"the *_fresh scenarios need the Python package cryptography ({e})") from e
+    t = time.monotonic()
+    private = load_pem_private_key(key.read_bytes(), None)
+    header = b64u(json.dumps({"alg": alg, "typ": "JWT"}, separators=(",", ":")).encode())
+    with open(out, "w") as f:
+        for i in range(n):
+            c = claims(alg, now, jti=f"bench-{alg.lower()}-pool-{i}")
+            si = header + "." + b64u(json.dumps(c, separators=(",", ":")).encode())
+            if alg == "RS256":
+                sig = private.sign(si.encode(), padding.PKCS1v15(), hashes.SHA256())
+            else:
+                r, s = utils.decode_dss_signature(private.sign(si.encode(), ec.ECDSA(hashes.SHA256())))
+                sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+            f.write(f"{si}.{b64u(sig)}\n")
+    return time.monotonic() - t
+
+
+def pool_lua(pool: Path, state: Path) -> str:
+    """A wrk script that sends the pool's tokens in order, one per request, and continues the cycle where
+    the previous wrk run stopped (the position is kept in `state`), so warm-up and measured runs never
+    repeat a token the gateway still remembers. One wrk thread (-t1) only."""
+    return f"""-- generated by bench/auth.py
+local pool_file = "{pool}"
+local state_file = "{state}"
+local tokens = {{}}
+local headers = {{}}
+pos = 0  -- global: read by done() through thread:get
+function init(args)
+  for line in io.lines(pool_file) do tokens[#tokens + 1] = line end
+  local f = io.open(state_file, "r")
+  if f then pos = tonumber(f:read("*l")) or 0; f:close() end
+end
+function request()
+  pos = pos % #tokens + 1
+  headers["Authorization"] = "Bearer " .. tokens[pos]
+  return wrk.format(nil, nil, headers)
+end
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    local f = io.open(state_file, "w"); f:write(tostring(t:get("pos"))); f:close()
+  end
+end
+"""
+
+
+def tamper(token: str) -> str:
+    """The same token with one bit of the signature flipped (still base64url)."""
+    head, sig = token.rsplit(".", 1)
+    raw = bytearray(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4)))
+    raw[len(raw) // 2] ^= 0x01
+    return f"{head}.{b64u(bytes(raw))}"
+
+
+# --------------------------------------------------------------------------- admin API
+
+
+def totp(secret_b32: str, unix: float) -> str:
+    """RFC 6238 TOTP: HMAC-SHA1, 30 s steps, 6 digits (RFC 4226 dynamic truncation)."""
+    key = base64.b32decode(secret_b32.upper() + "=" * (-len(secret_b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", int(unix) // 30), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    return f"{(struct.unpack('>I', mac[off:off + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+class Admin:
+    """The admin API over plain HTTP on 127.0.0.1: keeps the session cookie and the CSRF token."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.cookie: str | None = None
+        self.csrf: str | None = None
+
+    def call(self, method: str, path: str, body: dict | None = None, expect: int | tuple = 200) -> dict:
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=30)
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        if self.csrf and method != "GET":
+            headers["X-CSRF-Token"] = self.csrf
+        try:
+            conn.request(method, "/admin/v1" + path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            for k, v in resp.getheaders():
+                if k.lower() == "set-cookie":
+                    pair = v.split(";", 1)[0].strip()
+                    self.cookie = pair if pair.split("=", 1)[-1] else None
+        finally:
+            conn.close()
+        try:
+            js = json.loads(raw) if raw else {}
+        except ValueError:
+            js = {"raw": raw.decode(errors="replace")[:300]}
+        if isinstance(js, dict) and js.get("csrf_token"):
+            self.csrf = js["csrf_token"]
+        ok = (expect,) if isinstance(expect, int) else expect
+        if resp.status not in ok:
+            raise RuntimeError(f"admin {method} {path}: {resp.status} (expected {expect}): {js}")
+        return js
+
+
+def bootstrap(binary: str, conf: Path) -> str:
+    p = subprocess.run([binary, "admin", "bootstrap", "--config", str(conf), "--name", ADMIN_NAME],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    if p.returncode != 0:
+        raise RuntimeError(f"portcullis admin bootstrap failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+    return p.stdout.strip().splitlines()[-1].strip()
+
+
+def provision_api_key(one_time_password: str) -> tuple[str, dict]:
+    """Login, password change, TOTP enrolment, then a consumer, an app and an api_key credential.
+    Returns the key and a summary of the flow (no secrets)."""
+    a = Admin(PORT_ADMIN)
+    steps = {}
+    login = a.call("POST", "/login", {"name": ADMIN_NAME, "password": one_time_password})
+    steps["login"] = f"200, duty {login.get('duty')}"
+    new_password = "Perf-run-" + secrets.token_urlsafe(18) + "-7x!"  # must not contain the user name
+    a.call("POST", "/me/password", {"current_password": one_time_password, "new_password": new_password},
+           expect=(200, 204))
+    steps["password"] = "changed"
+    enrol = a.call("POST", "/me/totp", {}, expect=(200, 201))
+    secret = enrol["secret"]
+    confirmed = None
+    for attempt in range(3):  # a code at a step boundary may be refused once; the next step's works
+        code = totp(secret, time.time())
+        try:
+            confirmed = a.call("POST", "/me/totp/confirm", {"secret": secret, "code": code})
+            break
+        except RuntimeError as e:
+            if attempt == 2:
+                raise
+            log(f"  TOTP confirm refused ({e}); retrying at the next step")
+            time.sleep(31 - time.time() % 30)
+    steps["totp"] = f"confirmed, {len(confirmed.get('recovery_codes', []))} recovery codes"
+    consumer = a.call("POST", "/consumers", {"name": "bench-consumer"}, expect=201)
+    app = a.call("POST", f"/consumers/{consumer['id']}/apps", {"name": "wrk"}, expect=201)
+    cred = a.call("POST", f"/apps/{app['id']}/credentials", {"kind": "api_key"}, expect=201)
+    steps.update(consumer=consumer["id"], app=app["id"], credential=cred.get("credential", {}).get("id"))
+    return cred["secret"], steps
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def upstream_conf(prefix: Path) -> str:
+    small = B.SMALL_BODY.replace("'", "\\'").replace("\n", "\\n")
+    return B.nginx_common(prefix, f"""    access_log off;
+    server {{
+        listen {HOST}:{PORT_UPSTREAM} reuseport backlog=4096;
+        default_type application/json;
+        location / {{ return 200 '{small}'; }}
+    }}""")
+
+
+def gateway_conf(prefix: Path, keys: dict[str, Path]) -> str:
+    def jwt(alg: str, pub: Path) -> str:
+        return (f"      - type: jwt\n        issuer: {ISSUER}\n        audiences: [{AUDIENCE}]\n"
+                f"        algorithms: [{alg}]\n        keys: [{pub}]\n")
+
+    def route(name: str, policies: str = "") -> str:
+        text = f"  - name: {name}\n    prefix: /{name}\n    methods: [GET]\n    upstream: up\n"
+        return text + (f"    policies:\n{policies}" if policies else "")
+
+    routes = (route("open") + route("key", "      - type: api_key\n") + route("rs256", jwt("RS256", keys["rs256_pub"]))
+              + route("es256", jwt("ES256", keys["es256_pub"])))
+    return f"""# generated by bench/auth.py: defaults except the access-log path, the admin plane's
+# listener and data directory, and cheap admin password hashing (setup speed only)
+workers: 1
+listeners:
+  - name: public
+    listen: {HOST}:{PORT_GATEWAY}
+upstream_allowlist: [127.0.0.1/32]
+upstreams:
+  - name: up
+    targets: [http://{HOST}:{PORT_UPSTREAM}]
+routes:
+{routes}access_log:
+  path: {prefix}/access.log
+data_dir: {prefix}/data
+admin:
+  listen: {HOST}:{PORT_ADMIN}
+  password_hashing: {{ memory: 8MiB, iterations: 1, parallelism: 1 }}
+"""
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def cred_header(cred: str | None, creds: dict[str, str]) -> dict[str, str]:
+    """The header of a scenario's credential (for a pool: the token the pre-flight sends)."""
+    if cred is None:
+        return {}
+    if cred == "api_key":
+        return {"X-API-Key": creds["api_key"]}
+    return {"Authorization": f"Bearer {creds[cred]}"}
+
+
+def pool_path(args, cred: str) -> Path:
+    return args.run_dir / f"{cred}.tokens"
+
+
+def url(scenario: str) -> str:
+    return f"http://{HOST}:{PORT_GATEWAY}{SCENARIOS[scenario][0]}"
+
+
+def wrk_cmd(args, scenario: str, duration: int, creds: dict[str, str], latency: bool = True) -> list[str]:
+    cmd = ["taskset", "-c", str(args.client_core), args.wrk, f"-t{args.threads}", f"-c{args.connections}",
+           f"-d{duration}s", "--timeout", "5s"]
+    if latency:
+        cmd.append("--latency")
+    cred = SCENARIOS[scenario][1]
+    if cred and cred.endswith("_pool"):
+        return cmd + ["-s", str(args.run_dir / f"{cred}.lua"), url(scenario)]
+    for k, v in cred_header(cred, creds).items():
+        cmd += ["-H", f"{k}: {v}"]
+    return cmd + [url(scenario)]
+
+
+def masked(cmd: list[str], creds: dict[str, str]) -> str:
+    text = " ".join(f"'{c}'" if " " in c else c for c in cmd)
+    for name, value in creds.items():
+        text = text.replace(value, f"<{name}>")
+    return text
+
+
+def send(path: str, headers: dict) -> dict:
+    conn = http.client.HTTPConnection(HOST, PORT_GATEWAY, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        return {"status": resp.status, "body": data.decode(errors="replace")[:300], "headers": resp.getheaders()}
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        return {"status": None, "error": f"{type(e).__name__}: {e}", "headers": []}
+    finally:
+        conn.close()
+
+
+def header(info: dict, name: str) -> str | None:
+    return next((v for k, v in info.get("headers", []) if k.lower() == name), None)
+
+
+def log_records(access_log: Path) -> dict[str, dict]:
+    """request_id -> access-log record."""
+    out = {}
+    for line in access_log.read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        out[rec.get("request_id")] = rec
+    return out
+
+
+def wait_key_active(key: str, timeout: float = 15.0) -> float:
+    """Polls GET /key/small with the key until 200: the index follows the store within milliseconds."""
+    t0 = time.monotonic()
+    while True:
+        info = send(SCENARIOS["key"][0], {"X-API-Key": key})
+        if info.get("status") == 200:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"the new API key never worked within {timeout}s: last answer {info}")
+        time.sleep(0.05)
+
+
+def preflight(access_log: Path, creds: dict[str, str], bad: dict[str, str]) -> tuple[list[dict], bool]:
+    """Every scenario's own request must get 200 with the upstream's body; and each policy must be
+    engaged: a request without or with a wrong credential is refused with 401."""
+    checks: list[dict] = []
+    for sc, (path, cred) in SCENARIOS.items():
+        if cred and cred not in creds:
+            continue  # an opt-in pool scenario that is not part of this run
+        checks.append({"what": f"{sc}: the benchmark request", "path": path, "cred": cred or "-", "expect": 200,
+                       "expect_body": B.SMALL_BODY, "send": (path, cred_header(cred, creds))})
+    negative = [
+        ("api_key engaged: no key", "/key/small", "-", {}),
+        ("api_key engaged: unknown key", "/key/small", "bad key", {"X-API-Key": bad["api_key"]}),
+        ("api_key engaged: the key as a Bearer token", "/key/small", "Bearer <api_key>",
+         {"Authorization": f"Bearer {creds['api_key']}"}),
+        ("jwt RS256 engaged: no token", "/rs256/small", "-", {}),
+        ("jwt RS256 engaged: one bit of the signature flipped", "/rs256/small", "tampered rs256",
+         {"Authorization": f"Bearer {bad['rs256_tampered']}"}),
+        ("jwt RS256 engaged: the ES256 token (alg not allowed)", "/rs256/small", "es256",
+         {"Authorization": f"Bearer {creds['es256']}"}),
+        ("jwt RS256 engaged: wrong audience", "/rs256/small", "rs256, aud=other",
+         {"Authorization": f"Bearer {bad['rs256_wrong_aud']}"}),
+        ("jwt RS256 engaged: expired", "/rs256/small", "rs256, exp=now-1h",
+         {"Authorization": f"Bearer {bad['rs256_expired']}"}),
+        ("jwt ES256 engaged: no token", "/es256/small", "-", {}),
+        ("jwt ES256 engaged: one bit of the signature flipped", "/es256/small", "tampered es256",
+         {"Authorization": f"Bearer {bad['es256_tampered']}"}),
+        ("jwt ES256 engaged: the RS256 token (alg not allowed)", "/es256/small", "rs256",
+         {"Authorization": f"Bearer {creds['rs256']}"}),
+    ]
+    for what, path, cred, hdrs in negative:
+        checks.append({"what": what, "path": path, "cred": cred, "expect": 401, "send": (path, hdrs)})
+    ok_all = True
+    for c in checks:
+        info = send(*c.pop("send"))
+        c["status"] = info.get("status")
+        c["request_id"] = header(info, "x-request-id")
+        c["www_authenticate"] = header(info, "www-authenticate")
+        c["response"] = info.get("body") or info.get("error")
+        problems = []
+        if c["status"] != c["expect"]:
+            problems.append(f"status {c['status']}, expected {c['expect']}")
+        if c.get("expect_body") is not None and info.get("body") != c["expect_body"]:
+            problems.append("not the upstream's body")
+        if c["expect"] == 401 and not c["www_authenticate"]:
+            problems.append("401 without WWW-Authenticate")
+        c["problems"] = problems
+        ok_all &= not problems
+    time.sleep(1.0)  # the access log is written asynchronously
+    recs = log_records(access_log) if access_log.exists() else {}
+    for c in checks:
+        rec = recs.get(c["request_id"])
+        c["reason"] = (rec.get("reason") or "–") if rec else "(not in the access log)"
+        c["consumer"] = next((rec.get(k) for k in ("consumer", "consumer_id", "subject") if rec and rec.get(k)),
+                             None)
+        log(f"preflight GET {c['path']:13s} cred={c['cred']:18s} -> {c['status']} reason={c['reason']} "
+            f"{c['what']}" + (f"   <-- {'; '.join(c['problems'])}: {c['response']!r}" if c["problems"] else ""))
+    return checks, ok_all
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass
+class Run:
+    round: int
+    scenario: str
+    command: str
+    rps: float = 0.0
+    requests: int = 0
+    warm_requests: int = 0
+    cpu_s: float = 0.0
+    req_per_cpu_s: float = float("nan")
+    cpu_util: float = 0.0
+    core1_util: float = 0.0
+    other_cpu: float = 0.0
+    steal: float = 0.0
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    errors: int = 0
+    non2xx: int = 0
+    socket_errors: str = ""
+    log_lines: int = -1
+    threads_cpu_s: dict = field(default_factory=dict)
+    attempts: int = 1
+    noisy: bool = False
+    wrk_output: str = ""
+    failure: str = ""
+
+
+def one_run(args, rnd: int, scenario: str, gw: B.Server, upstream: B.Server, creds: dict[str, str]) -> Run:
+    cmd = wrk_cmd(args, scenario, args.duration, creds)
+    run = Run(rnd, scenario, masked(cmd, creds))
+    try:
+        os.truncate(gw.access_log, 0)  # opened O_APPEND by Portcullis: the next line starts at 0
+        if args.warmup > 0:
+            wout, _, _ = B.run_wrk(wrk_cmd(args, scenario, args.warmup, creds, latency=False), args.warmup)
+            try:
+                run.warm_requests = B.parse_wrk(wout)["requests"]
+            except ValueError:
+                pass
+        pid = gw.proc.pid
+        th0 = B.thread_ticks(pid)
+        t0, u0, (b0, s0) = B.cpu_ticks([pid]), B.cpu_ticks(upstream.pids()), B.proc_stat()
+        out, rc, client_cpu = B.run_wrk(cmd, args.duration)
+        time.sleep(args.settle)  # the access-log thread finishes its backlog
+        t1, u1, (b1, s1) = B.cpu_ticks([pid]), B.cpu_ticks(upstream.pids()), B.proc_stat()
+        th1 = B.thread_ticks(pid)
+        run.threads_cpu_s = {k: (v - th0.get(k, 0)) / B.CLK_TCK for k, v in th1.items()}
+        for value in creds.values():
+            out = out.replace(value, "<credential>")
+        run.wrk_output = out
+        w = B.parse_wrk(out)
+        run.rps, run.requests, run.p50_ms, run.p99_ms = w["rps"], w["requests"], w["p50_ms"], w["p99_ms"]
+        run.errors, run.non2xx = w["errors"], w["non2xx"]
+        run.socket_errors = (f"connect {w['sock_connect']}, read {w['sock_read']}, "
+                             f"write {w['sock_write']}, timeout {w['sock_timeout']}")
+        run.cpu_s = (t1 - t0) / B.CLK_TCK
+        up_s = (u1 - u0) / B.CLK_TCK
+        el = w["elapsed_s"]
+        run.req_per_cpu_s = run.requests / run.cpu_s if run.cpu_s > 0 else float("nan")
+        run.cpu_util = run.cpu_s / el if el > 0 else float("nan")
+        run.core1_util = (client_cpu + up_s) / el if el > 0 else float("nan")
+        window = el + args.settle
+        run.other_cpu = max(0.0, (b1 - b0) / B.CLK_TCK - run.cpu_s - client_cpu - up_s) / window
+        run.steal = (s1 - s0) / B.CLK_TCK / window
+        run.log_lines = B.count_lines(gw.access_log)
+        if rc != 0:
+            run.failure = f"wrk exited {rc}"
+    except Exception as e:  # noqa: BLE001 - recorded and reported
+        run.failure = f"{type(e).__name__}: {e}"
+    if gw.proc.poll() is not None:
+        run.failure = (run.failure + "; " if run.failure else "") + f"portcullis exited with {gw.proc.returncode}"
+    return run
+
+
+# --------------------------------------------------------------------------- report
+
+
+def cost(x: float, base: float) -> float:
+    return 1 - x / base if base == base and x == x and base > 0 else float("nan")
+
+
+def pct(v: float, nd: int = 1) -> str:
+    return "n/a" if v != v else f"{100 * v:+.{nd}f}%"
+
+
+def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
+    f, med = B.fmt, B.med
+    ok = [r for r in runs if not r.failure]
+    ran = [s for s in SCENARIOS if any(r.scenario == s for r in runs)]
+    L = ["# Portcullis authentication cost\n",
+         f"- date: {meta['date']}",
+         f"- machine: {meta['nproc']} CPUs, {meta['cpu']}, kernel {meta['kernel']}",
+         f"- portcullis: commit {meta['commit']} ({meta['binary']}, modified {meta.get('binary_built', '?')}, "
+         f"sha256 {meta.get('binary_sha256', '?')}…), one process, `workers: 1`, core "
+         f"{args.proxy_core}, access log to a file, admin plane on (SQLite store)",
+         f"- upstream: {meta['nginx_version']} on core {args.upstream_core}; load: {meta['wrk_version']}, "
+         f"`-t{args.threads} -c{args.connections}` on core {args.client_core}",
+         f"- rounds: {args.rounds} x {args.duration}s (+{args.warmup}s warm-up) per scenario, order rotated "
+         f"every round; {sum(r.attempts - 1 for r in runs)} noisy runs repeated, "
+         f"{sum(r.noisy for r in runs)} noisy runs kept (noise limit {args.noise_limit} cores)",
+         f"- credentials: API key {meta.get('api_key_len', '?')} bytes; RS256 token {meta.get('rs256_len', '?')} "
+         f"bytes; ES256 token {meta.get('es256_len', '?')} bytes (one token each, exp = now + 1 h)"
+         + "".join(f"; {meta[k]} for `{k.split('_')[0]}_fresh`" for k in ("rs256_pool_minted", "es256_pool_minted")
+                   if k in meta),
+         f"- setup: {meta.get('setup', '?')}", ""]
+
+    # Costs first (the main table needs them).
+    per_sc: dict[str, dict] = {}
+    noise: dict[str, float] = {}
+    for sc, (base, goal, binding, control) in COSTS.items():  # the control comes first in COSTS
+        if sc not in ran or base not in ran:
+            continue
+        per, quiet, dp99, cells = [], [], [], []
+        for rnd in range(args.rounds):
+            x = [r for r in ok if r.round == rnd and r.scenario == sc]
+            b = [r for r in ok if r.round == rnd and r.scenario == base]
+            if x and b:
+                c = cost(x[0].req_per_cpu_s, b[0].req_per_cpu_s)
+                per.append(c)
+                noisy_pair = x[0].noisy or b[0].noisy
+                if not noisy_pair:
+                    quiet.append(c)
+                cells.append(pct(c) + ("*" if noisy_pair else ""))
+                dp99.append(x[0].p99_ms - b[0].p99_ms)
+            else:
+                cells.append("n/a")
+        good = [c for c in per if c == c]
+        v, basis = (med(quiet), f"median of {len(quiet)} quiet rounds") if len(quiet) >= 3 else \
+            (med(per), f"median of all {len(per)} rounds")
+        if goal is None:
+            noise[sc] = 2 * med([abs(c) for c in (quiet if len(quiet) >= 3 else good)])
+            met = "–"
+        elif v != v:
+            met = "n/a"
+        else:
+            met = "yes" if v < goal else "NO"
+            floor = noise.get(control, float("nan"))
+            if floor == floor and abs(v - goal) < floor:
+                met = f"within noise (±{100 * floor:.0f}%): {met} by the median"
+            if not binding:
+                met = f"reported ({met} against < {100 * goal:.0f}%)"
+        per_sc[sc] = {"cells": cells, "all": med(per), "quiet": med(quiet), "n_quiet": len(quiet), "v": v,
+                      "basis": basis, "min": min(good) if good else float("nan"),
+                      "max": max(good) if good else float("nan"), "dp99": med(dp99), "goal": goal, "met": met,
+                      "binding": binding}
+
+    L.append("## Result\n")
+    L.append("Cost = 1 - req/CPU-s ÷ `open`'s req/CPU-s, paired within each round, median over rounds. "
+             "Δp99 = p99 - `open`'s p99, median of the per-round differences.\n")
+    L.append("| scenario | route | req/CPU-s (median) | cost vs /open | Δp99 ms | p99 ms (median) | goal | met? |")
+    L.append("|---|---|---:|---:|---:|---:|---|---|")
+    for sc in ran:
+        rs = [r for r in ok if r.scenario == sc]
+        c = per_sc.get(sc)
+        goal = "–" if not c or c["goal"] is None else (
+            f"< {100 * c['goal']:.0f}%" if c["binding"] else f"(none; JWT bar < {100 * c['goal']:.0f}%)")
+        L.append(f"| {sc} | {DESCRIBE[sc]} | {f(med([r.req_per_cpu_s for r in rs]))} | "
+                 f"{'baseline' if sc == 'open' else (pct(c['v']) + ('' if c['goal'] is not None else ' (control)')) if c else 'n/a'} | "
+                 f"{'–' if not c else f(c['dp99'], 3)} | {f(med([r.p99_ms for r in rs]), 3)} | {goal} | "
+                 f"{c['met'] if c else '–'} |")
+    L.append("")
+
+    L.append("## Medians per scenario\n")
+    L.append("| scenario | req/s | req/CPU-s | gateway CPU (cores) | p50 ms | p99 ms | wrk+upstream CPU (cores) | "
+             "other / steal | noisy | errors | log lines/req |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for sc in ran:
+        rs = [r for r in ok if r.scenario == sc]
+        allr = [r for r in runs if r.scenario == sc]
+        fails = len(allr) - len(rs)
+        cov = med([r.log_lines / (r.requests + r.warm_requests) for r in rs if r.log_lines >= 0 and r.requests])
+        L.append(f"| {sc} | {f(med([r.rps for r in rs]))} | {f(med([r.req_per_cpu_s for r in rs]))} | "
+                 f"{f(med([r.cpu_util for r in rs]), 2)} | {f(med([r.p50_ms for r in rs]), 3)} | "
+                 f"{f(med([r.p99_ms for r in rs]), 3)} | {f(med([r.core1_util for r in rs]), 2)} | "
+                 f"{f(med([r.other_cpu for r in rs]), 2)} / {f(med([r.steal for r in rs]), 2)} | "
+                 f"{sum(r.noisy for r in allr)}/{len(allr)} | "
+                 f"{sum(r.errors for r in allr)}{f' ({fails} failed)' if fails else ''} | {f(cov, 3)} |")
+    L.append("")
+
+    L.append("## Cost per round\n")
+    hdr = " | ".join(f"r{i + 1}" for i in range(args.rounds))
+    L.append(f"| scenario | {hdr} | **median** | quiet rounds (n) | min … max |")
+    L.append("|---|" + "---:|" * args.rounds + "---:|---:|---:|")
+    for sc in ("key", "rs256", "es256", "rs256_fresh", "es256_fresh", "open_again"):
+        if sc in per_sc:
+            c = per_sc[sc]
+            L.append(f"| {sc} | " + " | ".join(c["cells"]) + f" | **{pct(c['all'])}** | {pct(c['quiet'])} "
+                     f"({c['n_quiet']}) | {pct(c['min'])} … {pct(c['max'])} |")
+    L.append("")
+    L.append("`*`: a noisy run in the pair (other CPU + steal over the noise limit). The verdict uses the median "
+             "over the quiet rounds when there are at least 3, else over all rounds. \"within noise (±x)\": "
+             "the cost is closer to the goal than x, twice the median |cost| of the `open_again` control (the "
+             "same request as `open`, measured in a separate run of the round): this run cannot tell.\n")
+
+    pcr = [r for r in ok if r.threads_cpu_s and r.cpu_s > 0]
+    if pcr:
+        names = sorted({k for r in pcr for k in r.threads_cpu_s
+                        if med([x.threads_cpu_s.get(k, 0) / x.cpu_s for x in pcr]) >= 0.005})
+        L.append("## Portcullis CPU by thread (median share of the process's CPU; threads under 0.5% left out)\n")
+        L.append("| scenario | " + " | ".join(names) + " |")
+        L.append("|---|" + "---:|" * len(names))
+        for sc in ran:
+            rs = [r for r in pcr if r.scenario == sc]
+            if rs:
+                L.append(f"| {sc} | " + " | ".join(
+                    f"{100 * med([r.threads_cpu_s.get(n, 0.0) / r.cpu_s for r in rs]):.0f}%" for n in names) + " |")
+        L.append("")
+
+    L.append("## Goals\n")
+    L.append("| goal | measured cost | basis | met? |")
+    L.append("|---|---:|---|---|")
+    for sc, label in (("key", "API-key auth costs < 3% throughput"),
+                      ("rs256", "JWT RS256 (static key, one token) costs < 10%"),
+                      ("es256", "JWT ES256 (reported; no goal of its own)"),
+                      ("rs256_fresh", "JWT RS256, a new token per request (reported)"),
+                      ("es256_fresh", "JWT ES256, a new token per request (reported)")):
+        if sc in per_sc:
+            c = per_sc[sc]
+            L.append(f"| {label} | {pct(c['v'])} (range {pct(c['min'])} … {pct(c['max'])}) | {c['basis']} | "
+                     f"{c['met']} |")
+    errs = sum(r.errors for r in runs)
+    fails = [r for r in runs if r.failure]
+    pf = all(not c["problems"] for c in checks) and bool(checks)
+    L.append(f"| no errors / non-2xx, pre-flight passed | {errs} errors, {len(fails)} failed runs, pre-flight "
+             f"{'passed' if pf else 'FAILED'} | | {'yes' if not errs and not fails and pf else 'NO'} |")
+    L.append("")
+
+    L.append("## Pre-flight\n")
+    L.append("| check | request | status (expected) | reason in the access log | notes |")
+    L.append("|---|---|---|---|---|")
+    for c in checks:
+        L.append(f"| {c['what']} | GET {c['path']}, credential: {c['cred']} | {c['status']} ({c['expect']}) | "
+                 f"{c['reason']} | {'; '.join(c['problems'])} |")
+    L.append("")
+    bad = [r for r in runs if r.failure or r.errors]
+    if bad:
+        L.append("## Runs with errors or failures\n")
+        for r in bad:
+            L.append(f"- round {r.round + 1} {r.scenario}: {r.failure} errors={r.errors} non2xx={r.non2xx} "
+                     f"sockets=({r.socket_errors})\n  `{r.command}`")
+            L.append("  ```\n" + "\n".join("  " + x for x in r.wrk_output.strip().splitlines()) + "\n  ```")
+        L.append("")
+    return "\n".join(L) + "\n"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def report_only(path: Path) -> int:
+    data = json.loads(path.read_text())
+    a = data["args"]
+    args = argparse.Namespace(**{k: a[k] for k in ("wrk", "nginx")})
+    for k in ("rounds", "duration", "warmup", "threads", "connections", "proxy_core", "client_core",
+              "upstream_core"):
+        setattr(args, k, int(a[k]))
+    args.noise_limit = float(a["noise_limit"])
+    runs = [Run(**r) for r in data["runs"]]
+    report = summarize(args, runs, data["meta"], data["preflight"])
+    (path.parent / "latest.md").write_text(report)
+    print(report)
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--portcullis", required=True)
+    ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent)
+    ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
+    ap.add_argument("--commit", default="", help="label for the binary's source commit")
+    ap.add_argument("--prebuilt", action="store_true")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--proxy-core", type=int, default=0)
+    ap.add_argument("--client-core", type=int, default=1)
+    ap.add_argument("--upstream-core", type=int, default=1)
+    ap.add_argument("--settle", type=float, default=0.5)
+    ap.add_argument("--noise-limit", type=float, default=0.15)
+    ap.add_argument("--retries", type=int, default=2)
+    ap.add_argument("--noise-budget", type=float, default=240)
+    ap.add_argument("--max-seconds", type=float, default=900, help="stop starting runs after this long")
+    ap.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
+                    help=f"comma list of {', '.join(SCENARIOS)} (default: {','.join(DEFAULT_SCENARIOS)})")
+    ap.add_argument("--report-only", type=Path, metavar="JSON",
+                    help="measure nothing: rewrite the report of an earlier run from its latest.json")
+    args = ap.parse_args()
+    if args.report_only:
+        return report_only(args.report_only)
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    for s in scenarios:
+        if s not in SCENARIOS:
+            ap.error(f"unknown scenario {s} (known: {', '.join(SCENARIOS)})")
+
+    t_begin = time.monotonic()
+    args.run_dir = args.out / "run"
+    if args.run_dir.exists():
+        shutil.rmtree(args.run_dir)
+    args.run_dir.mkdir(parents=True)
+    B.PIDS_FILE = args.run_dir / "pids"
+    busy = B.listening_ports() & {PORT_UPSTREAM, PORT_GATEWAY, PORT_ADMIN}
+    if busy:
+        log(f"ports already in use: {sorted(busy)} (set BENCH_PORT_BASE to move them)")
+        return 2
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    meta = {
+        "date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "nproc": os.cpu_count(),
+        "cpu": next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name")), "unknown"),
+        "kernel": os.uname().release,
+        "commit": args.commit or ("unknown (prebuilt binary)" if args.prebuilt else subprocess.run(
+            ["git", "-C", str(args.repo), "rev-parse", "--short", "HEAD"], capture_output=True,
+            text=True).stdout.strip()),
+        "binary": args.portcullis,
+        "binary_built": _dt.datetime.fromtimestamp(os.stat(args.portcullis).st_mtime).astimezone()
+        .strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "binary_sha256": hashlib.sha256(Path(args.portcullis).read_bytes()).hexdigest()[:16],
+        "nginx_version": B.cmd_version([args.nginx, "-v"]),
+        "wrk_version": B.cmd_version([args.wrk, "-v"]),
+        "openssl_version": B.cmd_version(["openssl", "version"]),
+    }
+
+    runs: list[Run] = []
+    checks: list[dict] = []
+    keydir = Path(tempfile.mkdtemp(prefix="portcullis-auth-bench-"))
+    creds: dict[str, str] = {}
+    try:
+        # ---- keys and tokens (private keys only in the temporary directory)
+        t = time.monotonic()
+        keys = make_keys(keydir)
+        now = int(time.time())
+        creds["rs256"] = mint("RS256", keys["rs256"], claims("RS256", now))
+        creds["es256"] = mint("ES256", keys["es256"], claims("ES256", now))
+        bad = {"rs256_tampered": tamper(creds["rs256"]), "es256_tampered": tamper(creds["es256"]),
+               "rs256_wrong_aud": mint("RS256", keys["rs256"], claims("RS256", now, aud="other-api")),
+               "rs256_expired": mint("RS256", keys["rs256"], claims("RS256", now, iat=now - 7200, exp=now - 3600)),
+               "api_key": "pck_" + secrets.token_urlsafe(39)}
+        meta["rs256_len"], meta["es256_len"] = len(creds["rs256"]), len(creds["es256"])
+        for cred in sorted({SCENARIOS[s][1] for s in scenarios} & {"rs256_pool", "es256_pool"}):
+            if args.threads != 1:
+                raise RuntimeError("the *_fresh scenarios need THREADS=1 (one position in the token pool)")
+            alg = cred.split("_")[0].upper()
+            pool = pool_path(args, cred)
+            secs = mint_pool(alg, keys[alg.lower()], FRESH_POOL, now, pool)
+            (args.run_dir / f"{cred}.lua").write_text(pool_lua(pool, args.run_dir / f"{cred}.pos"))
+            with open(pool) as fh:
+                # The pre-flight sends the last token: the cycle reaches it after 50,499 others, long after
+                # the gateway has forgotten it.
+                creds[cred] = fh.read().rstrip("\n").rsplit("\n", 1)[-1]
+            meta[f"{cred}_minted"] = f"{FRESH_POOL:,} {alg} tokens in {secs:.0f}s"
+            log(f"minted {FRESH_POOL:,} {alg} tokens in {secs:.0f}s -> {pool}")
+        log(f"keys and tokens in {keydir} ({time.monotonic() - t:.1f}s): RS256 token {len(creds['rs256'])} bytes, "
+            f"ES256 token {len(creds['es256'])} bytes")
+
+        # ---- upstream
+        up_prefix = args.run_dir / "upstream"
+        up_prefix.mkdir()
+        upstream = B.start_nginx(args.nginx, "upstream", up_prefix, upstream_conf(up_prefix), [PORT_UPSTREAM],
+                                 args.upstream_core)
+        log(f"upstream nginx pid {upstream.proc.pid} on {HOST}:{PORT_UPSTREAM} (core {args.upstream_core})")
+
+        # ---- gateway: config, bootstrap, serve
+        gw_prefix = args.run_dir / "portcullis"
+        gw_prefix.mkdir()
+        conf = gw_prefix / "portcullis.yaml"
+        conf.write_text(gateway_conf(gw_prefix, keys))
+        chk = subprocess.run([args.portcullis, "check", "--config", str(conf)], capture_output=True, text=True,
+                             timeout=60)
+        if chk.returncode != 0:
+            log(f"portcullis check refused {conf}:\n{chk.stdout}{chk.stderr}")
+            return 1
+        t = time.monotonic()
+        otp = bootstrap(args.portcullis, conf)
+        t_boot = time.monotonic() - t
+        err = open(gw_prefix / "stderr.log", "ab")
+        p = B.spawn(["taskset", "-c", str(args.proxy_core), args.portcullis, "serve", "--config", str(conf)], err,
+                    err)
+        gw = B.Server("portcullis", p, gw_prefix, [PORT_GATEWAY, PORT_ADMIN], gw_prefix / "access.log")
+        try:
+            B.wait_listening(gw.ports, p, "portcullis", timeout=30)
+        except RuntimeError:
+            log("portcullis did not start; stderr:\n" + B._tail(gw_prefix / "stderr.log"))
+            raise
+        log(f"portcullis pid {p.pid} on {HOST}:{PORT_GATEWAY}, admin {HOST}:{PORT_ADMIN} (core {args.proxy_core}); "
+            f"config {conf}")
+
+        # ---- the API key, through the admin API
+        t = time.monotonic()
+        creds["api_key"], steps = provision_api_key(otp)
+        t_admin = time.monotonic() - t
+        t_active = wait_key_active(creds["api_key"])
+        meta["api_key_len"] = len(creds["api_key"])
+        meta["admin_flow"] = steps
+        meta["setup"] = (f"bootstrap {t_boot:.1f}s; admin flow (login, password, TOTP, consumer, app, api_key) "
+                         f"{t_admin:.1f}s; key working at the gateway {1000 * t_active:.0f} ms after creation")
+        log(f"admin flow: {steps}; {meta['setup']}")
+        time.sleep(0.5)
+        meta["idle_rss_kib"] = B.status_kib(p.pid, "VmRSS")
+
+        checks, ok = preflight(gw.access_log, creds, bad)
+        if not ok:
+            log("pre-flight failed: not measuring (see above and " + str(gw_prefix / "stderr.log") + ")")
+            return 1
+
+        plan = scenarios
+        total = len(plan) * args.rounds
+        n = 0
+        budget = float(args.noise_budget)
+        for rnd in range(args.rounds):
+            k = rnd % len(plan)
+            order = plan[k:] + plan[:k]
+            if rnd % 2:
+                order.reverse()
+            for sc in order:
+                n += 1
+                if time.monotonic() - t_begin > args.max_seconds:
+                    raise KeyboardInterrupt(f"--max-seconds {args.max_seconds:.0f} reached")
+                attempts = 0
+                while True:
+                    attempts += 1
+                    if budget > 0:
+                        budget -= B.wait_quiet(args.noise_limit, min(20.0, budget))
+                    r = one_run(args, rnd, sc, gw, upstream, creds)
+                    noisy = r.other_cpu + r.steal > args.noise_limit
+                    if r.failure or not noisy or attempts > args.retries or budget <= 0:
+                        break
+                    log(f"    r{rnd + 1} {sc}: other CPU {r.other_cpu:.2f} + steal {r.steal:.2f} cores; repeating")
+                    budget -= args.duration + args.warmup + 1
+                r.attempts, r.noisy = attempts, r.other_cpu + r.steal > args.noise_limit
+                runs.append(r)
+                flag = (f"  FAILED: {r.failure}" if r.failure else "") + ("  NOISY" if r.noisy else "") + \
+                       (f"  ERRORS {r.errors} (non2xx {r.non2xx}; {r.socket_errors})" if r.errors else "")
+                log(f"[{n:3d}/{total}] r{rnd + 1} {sc:11s} {r.rps:9,.0f} req/s {r.req_per_cpu_s:9,.0f} req/CPU-s "
+                    f"cpu {r.cpu_util:4.2f} p50 {r.p50_ms:6.3f} p99 {r.p99_ms:6.3f} ms core1 {r.core1_util:4.2f} "
+                    f"other {r.other_cpu:4.2f} steal {r.steal:4.2f}{flag}")
+                if gw.proc.poll() is not None:
+                    log("portcullis is gone; stderr:\n" + B._tail(gw_prefix / "stderr.log"))
+                    raise KeyboardInterrupt("portcullis exited")
+        meta["peak_rss_kib"] = B.status_kib(p.pid, "VmHWM")
+        log(f"measured {len(runs)} runs in {time.monotonic() - t_begin:.0f}s")
+    except KeyboardInterrupt as e:
+        log(f"interrupted ({e}); writing what was measured")
+    finally:
+        B.stop_all()
+        shutil.rmtree(keydir, ignore_errors=True)
+
+    report = summarize(args, runs, meta, checks)
+    (args.out / "latest.md").write_text(report)
+    (args.out / "latest.json").write_text(json.dumps(
+        {"meta": meta, "args": {k: str(v) for k, v in vars(args).items()}, "preflight": checks,
+         "runs": [asdict(r) for r in runs]}, indent=1))
+    print()
+    print(report)
+    print(f"written: {args.out / 'latest.md'} and {args.out / 'latest.json'}")
+    failed = any(r.failure or r.errors for r in runs) or any(c["problems"] for c in checks) or not checks
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
