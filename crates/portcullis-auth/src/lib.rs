@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_code)]
 
+mod any_of;
 mod api_key;
 mod authorize;
 mod basic;
@@ -25,6 +26,7 @@ mod jwt;
 mod mtls;
 mod source;
 
+pub use any_of::AnyOfPolicy;
 pub use api_key::ApiKeyPolicy;
 pub use authorize::{AuthorizePolicy, Binding, ListRule};
 pub use basic::BasicPolicy;

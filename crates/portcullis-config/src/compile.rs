@@ -486,6 +486,15 @@ impl<'a> Compiler<'a> {
                 PolicySpec::MtlsIdentity(_) => {
                     Arc::new(portcullis_auth::MtlsIdentityPolicy::new(portcullis_auth::CredentialSource::process()))
                 }
+                PolicySpec::AnyOf(s) => {
+                    let nested = s.policies.iter().any(|p| matches!(p, PolicySpec::AnyOf(_)));
+                    if s.policies.len() < 2 || nested || !s.policies.iter().all(identity::authenticates) {
+                        self.error(at, format!("{here}.policies"), "any_of takes two or more authentication policies");
+                        continue;
+                    }
+                    let inner = self.policies(at, &format!("{here}.any_of"), route, template, &s.policies);
+                    Arc::new(portcullis_auth::AnyOfPolicy::new(inner.policies))
+                }
                 PolicySpec::Authorize(s) => {
                     let authenticated = specs[..j].iter().any(identity::authenticates);
                     let Some(policy) = self.authorize(at, &here, template, authenticated, s) else { continue };

@@ -317,6 +317,8 @@ pub enum PolicySpec {
     MtlsIdentity(MtlsIdentitySpec),
     /// Authorization of the authenticated caller (403).
     Authorize(AuthorizeSpec),
+    /// Several ways to authenticate: the first that admits the caller wins.
+    AnyOf(AnyOfSpec),
 }
 
 /// `api_key`.
@@ -431,6 +433,14 @@ pub struct IntrospectionSpec {
     /// Pass `Authorization` on to the upstream (default: removed).
     #[serde(default)]
     pub forward_credentials: bool,
+}
+
+/// `any_of`: authentication policies, tried in order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnyOfSpec {
+    /// Two or more of `api_key`, `basic`, `jwt`, `introspection`, `mtls_identity`.
+    pub policies: Vec<PolicySpec>,
 }
 
 /// `mtls_identity`: no settings.

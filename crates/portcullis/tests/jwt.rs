@@ -57,6 +57,18 @@ routes:
         groups_claim: groups
       - type: authorize
         scopes: [orders:read]
+  - name: either
+    prefix: /either
+    upstream: app
+    policies:
+      - type: any_of
+        policies:
+          - type: api_key
+          - type: jwt
+            issuer: https://issuer.test
+            audiences: [api]
+            algorithms: [HS256]
+            secret: file:jwt.secret
   - name: unreachable
     prefix: /unreachable
     upstream: app
@@ -277,4 +289,25 @@ async fn an_address_presenting_forged_tokens_is_locked_out() {
     assert!(locked.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
     assert_eq!(upstream.count(), 0);
     assert!(gw.access_log_with(&["auth.jwt.locked"], Duration::from_secs(5)).contains("auth.jwt.locked"));
+}
+
+#[tokio::test]
+async fn any_of_admits_the_first_method_that_works_and_challenges_with_all() {
+    let upstream = TestUpstream::start().await;
+    let gw = start(with_secret(), &config(&upstream, None));
+    let token = mint(&json!({ "alg": "HS256" }), &good_claims(), SECRET.as_bytes());
+    let ok = get(&gw, "/either", Some(&token)).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(upstream.seen().pop().unwrap().headers.get("x-authenticated-by").unwrap(), "jwt");
+    let none = get(&gw, "/either", None).await;
+    assert_eq!(none.status, 401);
+    let challenges: Vec<&str> =
+        none.headers.iter().filter(|(n, _)| n == "www-authenticate").map(|(_, v)| v.as_str()).collect();
+    assert!(
+        challenges.iter().any(|c| c.starts_with("ApiKey")) && challenges.iter().any(|c| c.starts_with("Bearer")),
+        "{challenges:?}"
+    );
+    let forged = mint(&json!({ "alg": "HS256" }), &good_claims(), b"not the secret, but thirty-two bytes long");
+    assert_eq!(get(&gw, "/either", Some(&forged)).await.status, 401);
+    assert_eq!(upstream.count(), 1);
 }

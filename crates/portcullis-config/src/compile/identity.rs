@@ -12,7 +12,8 @@ use crate::spec::{AllowDenySpec, ApiKeySpec, AuthorizeSpec, IntrospectionSpec, J
 pub(super) fn authenticates(spec: &PolicySpec) -> bool {
     matches!(
         spec,
-        PolicySpec::ApiKey(_)
+        PolicySpec::AnyOf(_)
+            | PolicySpec::ApiKey(_)
             | PolicySpec::Basic(_)
             | PolicySpec::Jwt(_)
             | PolicySpec::Introspection(_)
