@@ -12,13 +12,17 @@
 #   PORTCULLIS_COMMIT  label for the commit a prebuilt binary was built from (shown in the report)
 #   ROUNDS DURATION WARMUP     rounds, seconds per measured run, seconds of warm-up per run
 #   CONNECTIONS THREADS        wrk -c / -t (default 32 / 1)
-#   SCENARIOS                  comma list (default: open,key,rs256,es256,open_again)
+#   SCENARIOS                  comma list (default: open,key,rs256,es256,open_again; opt-in: rs256_fresh,
+#                              es256_fresh, a new token per request from a pool of 50,500, needs THREADS=1 and
+#                              the Python package cryptography)
 #   PROXY_CORE CLIENT_CORE UPSTREAM_CORE   cores for taskset (default 0 / 1 / 1)
 #   BENCH_PORT_BASE            ports on 127.0.0.1 are base+400 (upstream), +401 (gateway), +402 (admin API)
 #                              (default base 18100)
 #   BENCH_OUT                  output directory (default bench/out; this script writes BENCH_OUT/auth)
 #   NOISE_LIMIT RETRIES NOISE_BUDGET  as for bench/run.sh (0.15 cores, 2 repeats, 240 s; QUICK: 30 s)
 #   MAX_SECONDS                stop starting new runs after this long (default 900; QUICK: 150)
+#   PERF                       after the rounds, profile the gateway with perf for PERF seconds per scenario
+#                              (perf record --call-graph dwarf; e.g. ROUNDS=0 PERF=6 for a profile only)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -112,6 +116,6 @@ python3 "$BENCH_DIR/auth.py" \
     --proxy-core "${PROXY_CORE:-0}" --client-core "${CLIENT_CORE:-1}" --upstream-core "${UPSTREAM_CORE:-1}" \
     ${PREBUILT:+--prebuilt} ${PORTCULLIS_COMMIT:+--commit "$PORTCULLIS_COMMIT"} \
     --noise-limit "${NOISE_LIMIT:-0.15}" --retries "${RETRIES:-2}" --noise-budget "$NOISE_BUDGET" \
-    --max-seconds "$MAX_SECONDS" ${SCENARIOS:+--scenarios "$SCENARIOS"} &
+    --max-seconds "$MAX_SECONDS" ${SCENARIOS:+--scenarios "$SCENARIOS"} ${PERF:+--perf "$PERF"} &
 DRIVER_PID=$!
 wait "$DRIVER_PID"
