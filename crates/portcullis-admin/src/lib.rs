@@ -27,6 +27,7 @@ mod strict_json;
 mod totp_at_rest;
 
 pub use error::ApiError;
+pub use routes::users::is_login_name;
 pub use server::{app, serve};
 pub use settings::{AdminSettings, AuditSettings, ManagementSettings};
 pub use state::{AppState, ConfigView};

@@ -10,7 +10,7 @@ use portcullis_ratelimit::LockoutRule;
 
 use crate::brute_force::{BruteForce, address_key};
 use crate::challenge::{strip, unauthorized, unavailable};
-use crate::source::{CredentialSource, identity_of};
+use crate::source::CredentialSource;
 
 const CHALLENGE: &str = "ApiKey realm=\"portcullis\"";
 
@@ -85,7 +85,7 @@ impl ApiKeyPolicy {
             self.brute_force.fail(&address_key(cx));
             return Ok(Verdict::Deny(unauthorized("auth.api_key.invalid", CHALLENGE)));
         };
-        cx.identity = Some(identity_of(&credential, "api_key"));
+        cx.identity = Some(credential.identity.clone());
         if !self.forward {
             strip(&mut req.headers, &self.header);
         }

@@ -29,7 +29,7 @@ use portcullis_ratelimit::{LockoutRule, Lockouts};
 
 use crate::brute_force::{BruteForce, address_key};
 use crate::challenge::{strip, unauthorized, unavailable};
-use crate::source::{CredentialSource, identity_of};
+use crate::source::CredentialSource;
 
 const CHALLENGE: &str = "Basic realm=\"portcullis\", charset=\"UTF-8\"";
 
@@ -168,7 +168,7 @@ impl BasicPolicy {
             Lockouts::process().succeed(&user_key);
         }
         let Some(credential) = credential else { return deny("auth.basic.invalid") };
-        cx.identity = Some(identity_of(&credential, "basic"));
+        cx.identity = Some(credential.identity.clone());
         if !self.forward {
             strip(&mut req.headers, &header::AUTHORIZATION);
         }

@@ -22,32 +22,13 @@ use crate::brute_force::BruteForce;
 use crate::challenge::{unauthorized, unavailable};
 use crate::jwt::JwtMapping;
 use crate::source::CredentialSource;
+use crate::token_claims::TokenClaims;
 
 const REASONS: BearerReasons = BearerReasons {
     missing: "auth.introspection.missing",
     malformed: "auth.introspection.malformed",
     in_url: "auth.introspection.in_url",
 };
-
-/// The active token's members behind [`portcullis_core::Claims`].
-#[derive(Debug)]
-struct TokenClaims(Arc<ActiveToken>);
-
-impl ClaimsView for TokenClaims {
-    fn text(&self, name: &str) -> Option<String> {
-        self.0.claim_as_header_value(name)
-    }
-
-    fn set(&self, name: &str) -> Vec<String> {
-        match self.0.get(name) {
-            Some(serde_json::Value::Array(items)) => {
-                items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
-            }
-            Some(serde_json::Value::String(text)) => text.split_ascii_whitespace().map(str::to_owned).collect(),
-            _ => Vec::new(),
-        }
-    }
-}
 
 /// Authenticates `Authorization: Bearer` opaque tokens by asking one
 /// introspection endpoint. The identity's method is `introspection`, its

@@ -23,6 +23,7 @@ use crate::bearer::{self, BearerReasons, CHALLENGE};
 use crate::brute_force::BruteForce;
 use crate::challenge::{unauthorized, unavailable};
 use crate::source::CredentialSource;
+use crate::token_claims::TokenClaims;
 
 /// The most verified tokens remembered.
 const MAX_REMEMBERED: usize = 50_000;
@@ -50,26 +51,6 @@ struct Verified {
     jti: Option<String>,
     /// The issuer's key generation it was verified under.
     generation: u64,
-}
-
-/// The token's claims behind [`portcullis_core::Claims`].
-#[derive(Debug)]
-struct TokenClaims(Claims);
-
-impl ClaimsView for TokenClaims {
-    fn text(&self, name: &str) -> Option<String> {
-        self.0.claim_as_header_value(name)
-    }
-
-    fn set(&self, name: &str) -> Vec<String> {
-        match self.0.get(name) {
-            Some(serde_json::Value::Array(items)) => {
-                items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
-            }
-            Some(serde_json::Value::String(text)) => text.split_ascii_whitespace().map(str::to_owned).collect(),
-            _ => Vec::new(),
-        }
-    }
 }
 
 /// Authenticates `Authorization: Bearer` JWTs of one issuer.

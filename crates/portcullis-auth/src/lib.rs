@@ -25,6 +25,7 @@ mod introspection;
 mod jwt;
 mod mtls;
 mod source;
+mod token_claims;
 
 pub use any_of::AnyOfPolicy;
 pub use api_key::ApiKeyPolicy;

@@ -7,7 +7,7 @@ use portcullis_core::{Ctx, Policy, Step, Verdict};
 use portcullis_store::CredentialKind;
 
 use crate::challenge::{unauthorized, unavailable};
-use crate::source::{CredentialSource, identity_of};
+use crate::source::CredentialSource;
 
 const CHALLENGE: &str = "Mutual realm=\"portcullis\"";
 
@@ -39,7 +39,7 @@ impl Policy for MtlsIdentityPolicy {
         let Some(credential) = index.lookup(CredentialKind::Mtls, &cert.fingerprint_sha256, now) else {
             return Step::Done(Ok(Verdict::Deny(unauthorized("auth.mtls.unknown", CHALLENGE))));
         };
-        cx.identity = Some(identity_of(&credential, "mtls"));
+        cx.identity = Some(credential.identity.clone());
         Step::CONTINUE
     }
 }

@@ -5,23 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use portcullis_core::Identity;
-use portcullis_store::{CredentialIndex, IndexedCredential, RevocationIndex};
-
-/// The identity a store credential proves, for the policy `method`.
-pub(crate) fn identity_of(credential: &IndexedCredential, method: &'static str) -> Arc<Identity> {
-    let consumer: Arc<str> = credential.consumer_id.as_str().into();
-    Arc::new(Identity {
-        method,
-        subject: consumer.clone(),
-        consumer: Some(consumer),
-        consumer_name: Some(credential.consumer_name.as_str().into()),
-        app: Some(credential.app_id.as_str().into()),
-        groups: credential.groups.clone(),
-        scopes: Arc::from([]),
-        claims: None,
-    })
-}
+use portcullis_store::{CredentialIndex, RevocationIndex};
 
 #[derive(Debug, Default)]
 struct Slots {

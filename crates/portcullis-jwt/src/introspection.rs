@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use http::HeaderValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::{Semaphore, watch};
 
 use crate::claims::Claims;
@@ -223,28 +223,21 @@ pub enum Introspection {
 /// `iat`, `nbf` numbers; `aud` a string or an array of strings; `null` counts as absent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActiveToken {
-    members: Map<String, Value>,
+    claims: Claims,
+}
+
+/// Every [`Claims`] accessor (`get`, `sub`, `iss`, `jti`, `exp`, `iat`,
+/// `audiences`, `claim_as_header_value`, …) reads an answer the same way it
+/// reads a token.
+impl std::ops::Deref for ActiveToken {
+    type Target = Claims;
+
+    fn deref(&self) -> &Claims {
+        &self.claims
+    }
 }
 
 impl ActiveToken {
-    /// A member's value, if present.
-    #[must_use]
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.members.get(name)
-    }
-
-    /// A string member, if present and a string.
-    #[must_use]
-    pub fn get_str(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(Value::as_str)
-    }
-
-    /// `sub`, if present.
-    #[must_use]
-    pub fn sub(&self) -> Option<&str> {
-        self.get_str("sub")
-    }
-
     /// `client_id`, if present.
     #[must_use]
     pub fn client_id(&self) -> Option<&str> {
@@ -257,82 +250,17 @@ impl ActiveToken {
         self.get_str("username")
     }
 
-    /// `iss`, if present.
-    #[must_use]
-    pub fn iss(&self) -> Option<&str> {
-        self.get_str("iss")
-    }
-
-    /// `jti`, if present.
-    #[must_use]
-    pub fn jti(&self) -> Option<&str> {
-        self.get_str("jti")
-    }
-
     /// Who the token speaks for: `sub`, else `client_id` (a client-credentials token).
     #[must_use]
     pub fn subject(&self) -> Option<&str> {
         self.sub().or_else(|| self.client_id())
     }
 
-    /// `exp` in whole seconds since the epoch (fractions dropped), if present.
-    #[must_use]
-    pub fn exp(&self) -> Option<i64> {
-        self.get("exp").and_then(numeric_secs)
-    }
-
-    /// `iat` in whole seconds since the epoch (fractions dropped), if present.
-    #[must_use]
-    pub fn iat(&self) -> Option<i64> {
-        self.get("iat").and_then(numeric_secs)
-    }
-
-    /// The granted scopes: `scope` split on spaces.
+    /// The granted scopes: `scope` split on spaces (RFC 7662 defines no `scp`).
     #[must_use]
     pub fn scopes(&self) -> Vec<&str> {
         self.get_str("scope").map(|s| s.split(' ').filter(|p| !p.is_empty()).collect()).unwrap_or_default()
     }
-
-    /// The audiences: `aud` as one string or the strings of an array.
-    #[must_use]
-    pub fn audiences(&self) -> Vec<&str> {
-        match self.get("aud") {
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// A member rendered for an upstream request header: strings as they are, numbers in JSON form; `None` for
-    /// other types and for strings holding any control character (so a value can never split a header).
-    #[must_use]
-    pub fn claim_as_header_value(&self, name: &str) -> Option<String> {
-        match self.get(name)? {
-            Value::String(s) if !s.chars().any(char::is_control) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    }
-
-    /// Every member of the answer.
-    #[must_use]
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.members
-    }
-}
-
-/// A NumericDate as whole seconds, saturating at the `i64` range.
-fn numeric_secs(value: &Value) -> Option<i64> {
-    let n = value.as_number()?;
-    if let Some(i) = n.as_i64() {
-        return Some(i);
-    }
-    if n.as_u64().is_some() {
-        return Some(i64::MAX);
-    }
-    // Saturating conversion: `as` clamps out-of-range floats, and JSON has no NaN.
-    #[allow(clippy::cast_possible_truncation)]
-    Some(n.as_f64()?.floor() as i64)
 }
 
 /// What an active answer must satisfy.
@@ -351,7 +279,8 @@ struct Answer {
 
 /// Reads an endpoint's answer at time `now_ms`.
 fn parse_answer(body: &[u8], now_ms: i64, rules: &Rules) -> Result<Answer, &'static str> {
-    let members = Claims::parse(body).map_err(|_| "not a JSON object with unique member names")?.into_map();
+    let claims = Claims::parse(body).map_err(|_| "not a JSON object with unique member names")?;
+    let members = claims.as_map();
     let refused = |refusal| Ok(Answer { introspection: Introspection::Refused(refusal), exp_ms: None });
     match members.get("active") {
         Some(Value::Bool(true)) => {}
@@ -376,7 +305,7 @@ fn parse_answer(body: &[u8], now_ms: i64, rules: &Rules) -> Result<Answer, &'sta
         Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
         Some(_) => return Err("aud is neither a string nor an array of strings"),
     }
-    let token = ActiveToken { members };
+    let token = ActiveToken { claims };
     let exp_ms = token.exp().map(|exp| exp.saturating_mul(1000));
     if exp_ms.is_some_and(|exp| exp <= now_ms) {
         return refused(Refusal::Inactive);

@@ -7,6 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::clock::{digest_from_hex, now_ms};
+use crate::page::like_prefix;
 use crate::{Store, StoreError};
 use portcullis_credentials::to_hex as hex;
 
@@ -68,21 +69,13 @@ impl Store {
     /// # Errors
     /// The database failed or a row is unreadable.
     pub async fn audit_events(&self, query: &AuditQuery) -> Result<Vec<StoredEvent>, StoreError> {
-        let like = |prefix: &str| {
-            let mut pattern: String = prefix
-                .chars()
-                .flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] })
-                .collect();
-            pattern.push('%');
-            pattern
-        };
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 AND ($2 = '' OR actor = $2) \
              AND action LIKE $3 ESCAPE '\\' AND ($4 = '' OR target = $4) AND at_ms >= $5 ORDER BY seq LIMIT $6"
         ))
         .bind(query.after_seq)
         .bind(query.actor.as_deref().unwrap_or(""))
-        .bind(like(query.action_prefix.as_deref().unwrap_or("")))
+        .bind(like_prefix(query.action_prefix.as_deref().unwrap_or("")))
         .bind(query.target.as_deref().unwrap_or(""))
         .bind(query.since_ms.unwrap_or(i64::MIN))
         .bind(i64::from(query.limit.clamp(1, 1000)))

@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use portcullis_core::Identity;
 use portcullis_credentials::api_key::{self, PREFIX_LEN, TOKEN_LEN};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
@@ -90,6 +91,9 @@ pub struct IndexedCredential {
     /// When it was revoked, Unix ms (the index drops revoked credentials,
     /// so this is `None` for every entry a look-up returns).
     pub revoked_at: Option<i64>,
+    /// The identity the credential proves, built once at index time so an
+    /// authenticated request only clones an `Arc`.
+    pub identity: Arc<Identity>,
     secret: Secret,
 }
 
@@ -146,7 +150,23 @@ impl IndexedCredential {
             CredentialKind::Basic => Secret::Password(resolved.secret_hash),
             CredentialKind::Mtls => Secret::None,
         };
+        let consumer: Arc<str> = resolved.consumer_id.as_str().into();
+        let identity = Arc::new(Identity {
+            method: match credential.kind {
+                CredentialKind::ApiKey => "api_key",
+                CredentialKind::Basic => "basic",
+                CredentialKind::Mtls => "mtls",
+            },
+            subject: consumer.clone(),
+            consumer: Some(consumer),
+            consumer_name: Some(resolved.consumer_name.as_str().into()),
+            app: Some(credential.app_id.as_str().into()),
+            groups: groups.clone(),
+            scopes: Arc::from([]),
+            claims: None,
+        });
         Some(Self {
+            identity,
             id: credential.id,
             app_id: credential.app_id,
             kind: credential.kind,

@@ -34,19 +34,24 @@ impl ListQuery {
         self.after.as_deref().unwrap_or("")
     }
 
-    /// A LIKE pattern matching the prefix literally (`%`, `_` and `\` escaped).
+    /// A LIKE pattern matching the name prefix literally.
     pub(crate) fn like_pattern(&self) -> String {
-        let prefix = self.name_prefix.as_deref().unwrap_or("");
-        let mut pattern = String::with_capacity(prefix.len() + 1);
-        for c in prefix.chars() {
-            if matches!(c, '%' | '_' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
-        }
-        pattern.push('%');
-        pattern
+        like_prefix(self.name_prefix.as_deref().unwrap_or(""))
     }
+}
+
+/// A LIKE pattern (with `ESCAPE '\'`) matching values that start with
+/// `prefix` literally: `%`, `_` and `\` in it are escaped.
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 impl<T> Page<T> {

@@ -8,8 +8,9 @@ use portcullis_store::{AuditQuery, Store};
 
 use crate::keys;
 
-async fn walk(store: &Store, mut each: impl FnMut(&StoredEvent) -> bool) -> anyhow::Result<()> {
-    let mut after = store.audit_head().await?.anchor_seq;
+/// Hands every event after sequence number `after` to `each`, in order,
+/// a page at a time, until `each` says stop.
+async fn walk(store: &Store, mut after: i64, mut each: impl FnMut(&StoredEvent) -> bool) -> anyhow::Result<()> {
     loop {
         let events = store.audit_events(&AuditQuery { after_seq: after, limit: 1000, ..AuditQuery::default() }).await?;
         for event in &events {
@@ -36,7 +37,7 @@ pub(crate) async fn verify(management: &ManagementSettings) -> anyhow::Result<bo
     if head.anchor_seq > 0 {
         verifier = verifier.starting_after(head.anchor_seq, head.anchor_hash);
     }
-    walk(&store, |event| verifier.push(event)).await?;
+    walk(&store, head.anchor_seq, |event| verifier.push(event)).await?;
     let report = verifier.finish();
     store.close().await;
     match &report.problem {
@@ -74,21 +75,14 @@ pub(crate) async fn export(
         Store::open(management.store_url.as_deref(), &management.data_dir).await.context("opening the store")?;
     let mut count = 0;
     let mut failed = None;
-    let mut after = after;
-    loop {
-        let events = store.audit_events(&AuditQuery { after_seq: after, limit: 1000, ..AuditQuery::default() }).await?;
-        for event in &events {
-            if let Err(err) = writeln!(out, "{}", portcullis_audit::to_json_line(event)) {
-                failed = Some(err);
-                break;
-            }
-            count += 1;
-            after = event.event.seq;
+    walk(&store, after, |event| {
+        match writeln!(out, "{}", portcullis_audit::to_json_line(event)) {
+            Ok(()) => count += 1,
+            Err(err) => failed = Some(err),
         }
-        if events.len() < 1000 || failed.is_some() {
-            break;
-        }
-    }
+        failed.is_none()
+    })
+    .await?;
     store.close().await;
     if let Some(err) = failed {
         bail!("writing the export: {err}");

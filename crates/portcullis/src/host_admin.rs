@@ -95,10 +95,7 @@ pub(crate) async fn reset_password(
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'));
-    if !ok {
+    if !portcullis_admin::is_login_name(name) {
         bail!("an admin name is 1 to 64 of A-Z a-z 0-9 . _ @ -");
     }
     Ok(())

@@ -8,7 +8,7 @@ mod login;
 mod me;
 mod misc;
 mod revocations;
-mod users;
+pub(crate) mod users;
 
 use axum::Router;
 use axum::routing::{delete, get, post};

@@ -32,12 +32,17 @@ pub(super) struct NewUserBody {
     password: String,
 }
 
-/// A login name: 1–64 of `[A-Za-z0-9._@-]`.
-pub(crate) fn check_login_name(name: &str) -> ApiResult<()> {
-    let ok = !name.is_empty()
+/// Whether `name` is a valid login name: 1–64 of `[A-Za-z0-9._@-]`.
+#[must_use]
+pub fn is_login_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'));
-    if ok { Ok(()) } else { Err(ApiError::invalid("name must be 1 to 64 of A-Z a-z 0-9 . _ @ -")) }
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'@' | b'-'))
+}
+
+/// Refuses a name that is not a login name.
+pub(crate) fn check_login_name(name: &str) -> ApiResult<()> {
+    if is_login_name(name) { Ok(()) } else { Err(ApiError::invalid("name must be 1 to 64 of A-Z a-z 0-9 . _ @ -")) }
 }
 
 pub(super) async fn create(
