@@ -1,6 +1,7 @@
 //! Spec → compiled [`Snapshot`] and management settings: every check runs
 //! and every problem is collected, so one `check` run lists them all.
 
+mod counters;
 mod identity;
 mod management;
 
@@ -28,8 +29,8 @@ use portcullis_proxy::policy::{CookieFlags, IpFilterPolicy, SecurityHeadersPolic
 use portcullis_proxy::upstream::{Health, Timeouts, Upstream, UpstreamSettings};
 use portcullis_proxy::{HttpLimits, ListenerSettings, Snapshot};
 use portcullis_ratelimit::{
-    Algorithm, ConcurrencyPolicy, HeaderStyle, KeyPart, KeySpec, Limit, OnLimit, Quota, QuotaPeriod, Rate,
-    RateLimitPolicy, Store,
+    Algorithm, ConcurrencyPolicy, Counting, HeaderStyle, KeyPart, KeySpec, Limit, OnBackendFailure, OnLimit, Quota,
+    QuotaPeriod, Rate, RateLimitPolicy, Store,
 };
 use portcullis_secrets::Decrypter;
 use portcullis_tls::{CertificateFiles, ClientAuth, ServerTls, UpstreamTls};
@@ -50,6 +51,8 @@ pub(crate) struct Compiler<'a> {
     master: Master,
     /// What authentication policies lock after failures.
     brute_force: portcullis_ratelimit::LockoutRule,
+    /// Where rate limits count.
+    counting: Counting,
     pub(crate) errors: Vec<ConfigError>,
 }
 
@@ -99,6 +102,7 @@ impl<'a> Compiler<'a> {
             now_unix,
             master: Master::Unset,
             brute_force: portcullis_ratelimit::LockoutRule::default(),
+            counting: Counting::Local(Store::global()),
             errors: Vec::new(),
         }
     }
@@ -130,6 +134,9 @@ impl<'a> Compiler<'a> {
         // First: every `enc:v1:` value below needs it.
         let master_passphrase = self.master_passphrase(spec);
         self.brute_force = self.lockout_rule(&spec.brute_force);
+        if let Some(counting) = self.counting(&spec.counters) {
+            self.counting = counting;
+        }
         let allowlist = self.allowlist(&spec.upstream_allowlist);
         let trusted_proxies = IpSet::new(self.nets("trusted_proxies", &spec.trusted_proxies));
         let limits = self.limits(spec);
@@ -565,7 +572,8 @@ impl<'a> Compiler<'a> {
                 ("none", HeaderStyle::None),
             ],
         )?;
-        (limits.len() == spec.limits.len()).then(|| RateLimitPolicy::new(limits, on_limit, headers, Store::global()))
+        (limits.len() == spec.limits.len())
+            .then(|| RateLimitPolicy::new(limits, on_limit, headers, self.counting.clone()))
     }
 
     fn limit(&mut self, at: Option<Location>, path: &str, route: &str, spec: &LimitSpec) -> Option<Limit> {
@@ -601,7 +609,13 @@ impl<'a> Compiler<'a> {
                 Algorithm::SlidingWindow(rate)
             }
         };
-        Some(Limit::new(route, &spec.name, key, algorithm))
+        let on_failure = self.choice(
+            at,
+            &format!("{path}.on_backend_failure"),
+            spec.on_backend_failure.as_deref(),
+            &[("local", OnBackendFailure::Local), ("fail_closed", OnBackendFailure::FailClosed)],
+        )?;
+        Some(Limit::new(route, &spec.name, key, algorithm, on_failure))
     }
 
     /// `[client_ip, route, method, header:NAME]` and the address prefixes.

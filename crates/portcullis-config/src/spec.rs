@@ -58,6 +58,9 @@ pub struct ConfigSpec {
     /// The runtime-data store (default: SQLite in `data_dir`). Restart-only.
     #[serde(default)]
     pub store: StoreSpec,
+    /// Where rate limits count: in this process (default) or in Redis, shared by every gateway.
+    #[serde(default)]
+    pub counters: CountersSpec,
     /// The master passphrase for `enc:v1:` values. Restart-only.
     #[serde(default)]
     pub secrets: SecretsSpec,
@@ -575,6 +578,10 @@ pub struct LimitSpec {
     /// IANA time zone whose calendar resets the quota (default UTC).
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// While shared counters are unreachable: `local` (default: count on this
+    /// gateway with the limit divided by `counters.gateways`) or `fail_closed` (503).
+    #[serde(default)]
+    pub on_backend_failure: Option<String>,
 }
 
 /// `malware_scan`.
@@ -828,6 +835,36 @@ pub struct StoreSpec {
     /// or `enc:v1:…`; absent selects SQLite in `data_dir`. Never printed.
     #[serde(default)]
     pub url: Option<Spanned<SecretValue>>,
+}
+
+/// Where rate limits count.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountersSpec {
+    /// A `redis://` or `rediss://` URL of one Redis server, written literally or
+    /// as `env:NAME`, `file:PATH` or `enc:v1:…` (it may hold a password). Never printed.
+    #[serde(default)]
+    pub redis: Option<Spanned<SecretValue>>,
+    /// The seed nodes of a Redis Cluster (instead of `redis`), written the same ways.
+    #[serde(default)]
+    pub redis_cluster: Vec<Spanned<SecretValue>>,
+    /// PEM file of CA certificates trusted for `rediss://` besides the system's.
+    #[serde(default)]
+    pub ca: Option<Spanned<String>>,
+    /// Gateways sharing the counters (default 1): a limit falling back to local
+    /// counting allows each gateway this share of its rate.
+    #[serde(default)]
+    pub gateways: Option<Spanned<u64>>,
+    /// Longest wait for Redis per request (default 50ms).
+    #[serde(default)]
+    pub timeout: Option<Spanned<HumanDuration>>,
+    /// After a failure, Redis is not asked again for this long (default 1s).
+    #[serde(default)]
+    pub retry_after: Option<Spanned<HumanDuration>>,
+    /// Remember refusals locally, so a key over its limit costs no round trip
+    /// until its `Retry-After` has passed (default true).
+    #[serde(default)]
+    pub local_precheck: Option<bool>,
 }
 
 /// Secrets at rest.

@@ -487,3 +487,18 @@ fn re_encrypting_a_value_is_no_change() {
         load_in(dir.path(), &config(key.encrypt(b"postgres://portcullis:other@db.internal/portcullis"))).unwrap();
     assert_eq!(restart_only_changes(&first.snapshot, &first.runtime, &other), ["store"]);
 }
+
+#[test]
+fn counters_in_redis_are_checked_and_never_echoed() {
+    let bad = "counters:\n  redis: memcached://:hunter2@cache\n";
+    expect_error(bad, "counters.redis", "must be a redis:// or rediss:// URL");
+    assert!(!format!("{:?}", errors(bad)).contains("hunter2"), "the URL may hold a password");
+    expect_error("counters:\n  redis: redis://a\n  redis_cluster: [redis://b]\n", "counters.redis", "not both");
+    expect_error("counters:\n  redis: redis://a\n  gateways: 0\n", "counters.gateways", "at least 1");
+    expect_error("counters:\n  redis: redis://a\n  timeout: 0s\n", "counters.timeout", "at least 1ms");
+    expect_error("counters:\n  redis_cluster: [redis://a, ftp://b]\n", "counters.redis_cluster[1]", "redis://");
+    assert!(
+        load("counters:\n  redis_cluster: [redis://10.0.0.1:7000, redis://10.0.0.2:7000]\n  gateways: 3\n").is_ok()
+    );
+    assert!(load("counters:\n  redis: rediss://:secret@cache.internal:6380/0\n  local_precheck: false\n").is_ok());
+}

@@ -64,11 +64,9 @@ pub(crate) enum State {
 }
 
 /// The answer for one limit.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Decision {
     pub(crate) allowed: bool,
-    /// The state to store if every limit allows.
-    pub(crate) next: State,
     /// The limit's quota, for the headers.
     pub(crate) quota: u64,
     /// Requests left after this one.
@@ -100,8 +98,9 @@ impl Algorithm {
         }
     }
 
-    /// Decides one request at monotonic `now` (nanoseconds) and wall-clock `wall`.
-    pub(crate) fn decide(&self, state: Option<State>, now: u64, wall: Timestamp) -> Decision {
+    /// Decides one request at monotonic `now` (nanoseconds) and wall-clock
+    /// `wall`; the state is the one to store if every limit allows.
+    pub(crate) fn decide(&self, state: Option<State>, now: u64, wall: Timestamp) -> (Decision, State) {
         match self {
             Self::Gcra { rate, burst } => gcra(*rate, *burst, state, now),
             Self::SlidingWindow(rate) => sliding(*rate, state, now),
@@ -110,7 +109,7 @@ impl Algorithm {
     }
 }
 
-fn gcra(rate: Rate, burst: u64, state: Option<State>, now: u64) -> Decision {
+fn gcra(rate: Rate, burst: u64, state: Option<State>, now: u64) -> (Decision, State) {
     let interval = (nanos(rate.period) / rate.count.max(1)).max(1);
     let capacity = interval.saturating_mul(burst.max(1));
     let tat = match state {
@@ -121,17 +120,17 @@ fn gcra(rate: Rate, burst: u64, state: Option<State>, now: u64) -> Decision {
     let allowed = new_tat - now <= capacity;
     let used = if allowed { new_tat - now } else { tat - now };
     let remaining = capacity.saturating_sub(used) / interval;
-    Decision {
+    let decision = Decision {
         allowed,
-        next: State::Tat(if allowed { new_tat } else { tat }),
         quota: burst.max(1),
         remaining,
         reset: ceil_secs(used),
         retry_after: if allowed { 0 } else { ceil_secs((new_tat - now).saturating_sub(capacity)).max(1) },
-    }
+    };
+    (decision, State::Tat(if allowed { new_tat } else { tat }))
 }
 
-fn sliding(rate: Rate, state: Option<State>, now: u64) -> Decision {
+fn sliding(rate: Rate, state: Option<State>, now: u64) -> (Decision, State) {
     let window = nanos(rate.period).max(1);
     let start = now - now % window;
     let (prev, cur) = match state {
@@ -146,19 +145,19 @@ fn sliding(rate: Rate, state: Option<State>, now: u64) -> Decision {
     let estimate = weighted + cur;
     let allowed = estimate < rate.count;
     let next = State::Window { start, prev, cur: if allowed { cur + 1 } else { cur } };
-    Decision {
+    let decision = Decision {
         allowed,
-        next,
         quota: rate.count,
         remaining: rate.count.saturating_sub(estimate + u64::from(allowed)),
         reset: ceil_secs(window - elapsed),
         retry_after: if allowed { 0 } else { ceil_secs(window - elapsed).max(1) },
-    }
+    };
+    (decision, next)
 }
 
 impl Quota {
     /// The start of the period holding `wall`, in Unix seconds.
-    fn period_start(&self, wall: Timestamp) -> Option<i64> {
+    pub(crate) fn period_start(&self, wall: Timestamp) -> Option<i64> {
         let local = wall.to_zoned(self.time_zone.clone());
         let day = local.start_of_day().ok()?;
         let start = match self.period {
@@ -168,7 +167,7 @@ impl Quota {
         Some(start.timestamp().as_second())
     }
 
-    fn period_end(&self, start: i64) -> Option<i64> {
+    pub(crate) fn period_end(&self, start: i64) -> Option<i64> {
         let start = Timestamp::from_second(start).ok()?.to_zoned(self.time_zone.clone());
         let end = match self.period {
             QuotaPeriod::Day => start.checked_add(1.day()).ok()?,
@@ -177,7 +176,7 @@ impl Quota {
         Some(end.timestamp().as_second())
     }
 
-    fn decide(&self, state: Option<State>, wall: Timestamp) -> Decision {
+    fn decide(&self, state: Option<State>, wall: Timestamp) -> (Decision, State) {
         let current = self.period_start(wall).unwrap_or(0);
         // Never reset backwards: a wall clock set back stays in the stored period.
         let (start, count) = match state {
@@ -186,14 +185,14 @@ impl Quota {
         };
         let allowed = count < self.limit;
         let reset = self.period_end(start).map_or(0, |end| u64::try_from(end - wall.as_second()).unwrap_or(0));
-        Decision {
+        let decision = Decision {
             allowed,
-            next: State::Quota { start, count: if allowed { count + 1 } else { count } },
             quota: self.limit,
             remaining: self.limit.saturating_sub(count + u64::from(allowed)),
             reset,
             retry_after: if allowed { 0 } else { reset.max(1) },
-        }
+        };
+        (decision, State::Quota { start, count: if allowed { count + 1 } else { count } })
     }
 }
 
@@ -209,9 +208,9 @@ mod tests {
         times
             .iter()
             .map(|&t| {
-                let d = alg.decide(state, t, wall);
+                let (d, next) = alg.decide(state, t, wall);
                 if d.allowed {
-                    state = Some(d.next);
+                    state = Some(next);
                 }
                 d.allowed
             })
@@ -224,7 +223,7 @@ mod tests {
         assert_eq!(run(&alg, &[S, S, S, S]), [true, true, true, false]);
         // After 100 ms one more cell is free.
         assert_eq!(run(&alg, &[S, S, S, S + S / 10]), [true, true, true, true]);
-        let d = alg.decide(Some(State::Tat(S + 3 * S / 10)), S, Timestamp::UNIX_EPOCH);
+        let (d, _) = alg.decide(Some(State::Tat(S + 3 * S / 10)), S, Timestamp::UNIX_EPOCH);
         assert!(!d.allowed);
         assert_eq!(d.retry_after, 1);
         assert_eq!(d.remaining, 0);
@@ -247,13 +246,13 @@ mod tests {
         let quota = Quota { limit: 2, period: QuotaPeriod::Day, time_zone: TimeZone::get("Europe/Berlin").unwrap() };
         let late: Timestamp = "2026-11-22T22:30:00Z".parse().unwrap(); // 23:30 in Berlin
         let after_midnight: Timestamp = "2026-11-22T23:30:00Z".parse().unwrap(); // 00:30 next day
-        let a = quota.decide(None, late);
-        let b = quota.decide(Some(a.next), late);
-        let c = quota.decide(Some(b.next), late);
+        let (a, a_next) = quota.decide(None, late);
+        let (b, b_next) = quota.decide(Some(a_next), late);
+        let (c, _) = quota.decide(Some(b_next), late);
         assert!(a.allowed && b.allowed && !c.allowed);
         assert_eq!(c.retry_after, 30 * 60);
-        assert!(quota.decide(Some(b.next), after_midnight).allowed, "a new Berlin day");
+        assert!(quota.decide(Some(b_next), after_midnight).0.allowed, "a new Berlin day");
         let earlier: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
-        assert!(!quota.decide(Some(b.next), earlier).allowed, "setting the clock back grants nothing");
+        assert!(!quota.decide(Some(b_next), earlier).0.allowed, "setting the clock back grants nothing");
     }
 }

@@ -2,12 +2,13 @@
 //! are hashed with a per-process random key, so hostile or huge values take
 //! constant space and cannot be chosen to collide.
 
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::IpAddr;
 
 use http::HeaderName;
 use http::request::Parts;
 use portcullis_core::Ctx;
+use sha2::{Digest, Sha256};
 
 /// One part of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,16 +55,41 @@ fn network(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
 }
 
 impl KeySpec {
-    /// The key of this request for the limit identified by `limit`.
+    /// The key of this request for the limit identified by `limit`, in this process.
     pub fn hash(&self, limit: &str, req: &Parts, cx: &Ctx, hasher: &RandomState) -> u64 {
         let mut h = hasher.build_hasher();
-        limit.hash(&mut h);
+        self.feed(limit, req, cx, &mut |bytes| h.write(bytes));
+        h.finish()
+    }
+
+    /// The key of this request for the limit identified by `limit`, the same
+    /// in every gateway sharing a counter store: 128 bits of SHA-256.
+    pub fn shared(&self, limit: &str, req: &Parts, cx: &Ctx) -> SharedKey {
+        let mut sha = Sha256::new();
+        self.feed(limit, req, cx, &mut |bytes| sha.update(bytes));
+        let digest = sha.finalize();
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        SharedKey(key)
+    }
+
+    /// Writes the key's parts, each tagged and length-prefixed so that no
+    /// two different keys write the same bytes.
+    fn feed(&self, limit: &str, req: &Parts, cx: &Ctx, out: &mut dyn FnMut(&[u8])) {
+        let mut put = |tag: u8, bytes: &[u8]| {
+            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+            out(&[tag]);
+            out(&len.to_le_bytes());
+            out(bytes);
+        };
+        put(b'L', limit.as_bytes());
+        let client = || network(cx.client_ip, self.ipv4_prefix, self.ipv6_prefix);
         for part in &self.parts {
             match part {
-                KeyPart::ClientIp => network(cx.client_ip, self.ipv4_prefix, self.ipv6_prefix).hash(&mut h),
-                KeyPart::Route => cx.route.as_deref().unwrap_or("").hash(&mut h),
-                KeyPart::Method => req.method.as_str().hash(&mut h),
-                KeyPart::Header(name) => req.headers.get(name).map_or(&b""[..], |v| v.as_bytes()).hash(&mut h),
+                KeyPart::ClientIp => put_ip(&mut put, client()),
+                KeyPart::Route => put(b'R', cx.route.as_deref().unwrap_or("").as_bytes()),
+                KeyPart::Method => put(b'M', req.method.as_str().as_bytes()),
+                KeyPart::Header(name) => put(b'H', req.headers.get(name).map_or(&b""[..], |v| v.as_bytes())),
                 KeyPart::Consumer | KeyPart::App | KeyPart::Subject => {
                     let identity = cx.identity.as_deref();
                     let value = match part {
@@ -72,14 +98,33 @@ impl KeySpec {
                         _ => identity.map(|i| &*i.subject),
                     };
                     match value {
-                        Some(value) => (1u8, value).hash(&mut h),
+                        Some(value) => put(b'I', value.as_bytes()),
                         // Anonymous callers are counted by address, never in one shared bucket.
-                        None => (0u8, network(cx.client_ip, self.ipv4_prefix, self.ipv6_prefix)).hash(&mut h),
+                        None => put_ip(&mut put, client()),
                     }
                 }
             }
         }
-        h.finish()
+    }
+}
+
+fn put_ip(put: &mut impl FnMut(u8, &[u8]), ip: IpAddr) {
+    match ip {
+        IpAddr::V4(a) => put(b'4', &a.octets()),
+        IpAddr::V6(a) => put(b'6', &a.octets()),
+    }
+}
+
+/// A key shared by every gateway counting in the same store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SharedKey(pub(crate) [u8; 16]);
+
+impl SharedKey {
+    /// The first 64 bits, for the in-process fallback store.
+    pub(crate) fn local(self) -> u64 {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&self.0[..8]);
+        u64::from_le_bytes(bytes)
     }
 }
 

@@ -16,11 +16,13 @@ mod concurrency;
 mod key;
 mod lockout;
 mod policy;
+mod shared;
 mod store;
 
 pub use algorithm::{Algorithm, Quota, QuotaPeriod, Rate};
 pub use concurrency::ConcurrencyPolicy;
-pub use key::{KeyPart, KeySpec};
+pub use key::{KeyPart, KeySpec, SharedKey};
 pub use lockout::{Locked, LockoutRule, Lockouts};
-pub use policy::{HeaderStyle, Limit, OnLimit, RateLimitPolicy};
+pub use policy::{Counting, HeaderStyle, Limit, OnBackendFailure, OnLimit, RateLimitPolicy};
+pub use shared::{SharedCounters, SharedSettings, is_redis_url};
 pub use store::Store;

@@ -8,10 +8,11 @@ use std::time::Duration;
 use http::StatusCode;
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use http::request::Parts;
-use portcullis_core::{Counter, Ctx, Deny, Policy, Step, Verdict, counters};
+use portcullis_core::{Counter, Ctx, Deny, Policy, PolicyError, Step, Verdict, counters};
 
 use crate::algorithm::{Algorithm, Decision};
-use crate::key::KeySpec;
+use crate::key::{KeySpec, SharedKey};
+use crate::shared::SharedCounters;
 use crate::store::Store;
 
 /// What happens to a request over a limit.
@@ -39,6 +40,24 @@ pub enum HeaderStyle {
     None,
 }
 
+/// What a limit does while its shared counters cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBackendFailure {
+    /// Count on this gateway alone, with the limit divided by the number of gateways.
+    Local,
+    /// Refuse the request (503).
+    FailClosed,
+}
+
+/// Where a policy's limits count.
+#[derive(Debug, Clone)]
+pub enum Counting {
+    /// In this process only.
+    Local(&'static Store),
+    /// In shared counters, falling back to this process's store per each limit's setting.
+    Shared(Arc<SharedCounters>),
+}
+
 /// One compiled limit.
 #[derive(Debug)]
 pub struct Limit {
@@ -50,15 +69,24 @@ pub struct Limit {
     pub key: KeySpec,
     /// How it counts.
     pub algorithm: Algorithm,
+    /// What it does while shared counters are unreachable.
+    pub on_backend_failure: OnBackendFailure,
     /// The `RateLimit-Policy` item.
     policy_item: HeaderValue,
     allowed: Arc<Counter>,
     rejected: Arc<Counter>,
+    fell_back: Arc<Counter>,
 }
 
 impl Limit {
     /// A limit called `name` on route `route`.
-    pub fn new(route: &str, name: &str, key: KeySpec, algorithm: Algorithm) -> Self {
+    pub fn new(
+        route: &str,
+        name: &str,
+        key: KeySpec,
+        algorithm: Algorithm,
+        on_backend_failure: OnBackendFailure,
+    ) -> Self {
         let (quota, window) = match &algorithm {
             Algorithm::Gcra { rate, .. } | Algorithm::SlidingWindow(rate) => (rate.count, rate.period.as_secs().max(1)),
             Algorithm::Quota(q) => (
@@ -78,14 +106,24 @@ impl Limit {
                 &[("route", route), ("limit", name), ("decision", d)],
             )
         };
+        let mode = match on_backend_failure {
+            OnBackendFailure::Local => "local",
+            OnBackendFailure::FailClosed => "fail_closed",
+        };
         Self {
             name: name.to_owned(),
             id: format!("{route}/{name}"),
             key,
             algorithm,
+            on_backend_failure,
             policy_item,
             allowed: decisions("allowed"),
             rejected: decisions("rejected"),
+            fell_back: counters().counter(
+                "portcullis_ratelimit_fallback_total",
+                "Decisions made without the shared counters, by limit and fallback mode.",
+                &[("route", route), ("limit", name), ("mode", mode)],
+            ),
         }
     }
 }
@@ -96,19 +134,50 @@ pub struct RateLimitPolicy {
     limits: Vec<Limit>,
     on_limit: OnLimit,
     headers: HeaderStyle,
-    store: &'static Store,
+    counting: Counting,
+    /// Each limit's share for counting locally while shared counters are down.
+    local_shares: Vec<Algorithm>,
 }
 
 impl RateLimitPolicy {
-    /// A policy over `limits`, counting in `store`.
-    pub fn new(limits: Vec<Limit>, on_limit: OnLimit, headers: HeaderStyle, store: &'static Store) -> Self {
-        Self { limits, on_limit, headers, store }
+    /// A policy over `limits`, counting as `counting` says.
+    pub fn new(limits: Vec<Limit>, on_limit: OnLimit, headers: HeaderStyle, counting: Counting) -> Self {
+        let local_shares = match &counting {
+            Counting::Local(_) => Vec::new(),
+            Counting::Shared(shared) => limits.iter().map(|l| shared.local_share(&l.algorithm)).collect(),
+        };
+        Self { limits, on_limit, headers, counting, local_shares }
     }
 
-    fn decide(&self, req: &Parts, cx: &Ctx) -> Vec<Decision> {
+    fn decide_local(&self, store: &Store, req: &Parts, cx: &Ctx) -> Vec<Decision> {
         let checks: Vec<(u64, &Algorithm)> =
-            self.limits.iter().map(|l| (l.key.hash(&l.id, req, cx, &self.store.hasher), &l.algorithm)).collect();
-        self.store.decide_all(&checks)
+            self.limits.iter().map(|l| (l.key.hash(&l.id, req, cx, &store.hasher), &l.algorithm)).collect();
+        store.decide_all(&checks)
+    }
+
+    async fn decide_shared(
+        &self,
+        shared: &SharedCounters,
+        req: &Parts,
+        cx: &Ctx,
+    ) -> Result<Vec<Decision>, PolicyError> {
+        let keys: Vec<SharedKey> = self.limits.iter().map(|l| l.key.shared(&l.id, req, cx)).collect();
+        let checks: Vec<(SharedKey, &Algorithm)> =
+            keys.iter().copied().zip(self.limits.iter().map(|l| &l.algorithm)).collect();
+        if let Ok(decisions) = shared.decide_all(&checks).await {
+            return Ok(decisions);
+        }
+        for limit in &self.limits {
+            limit.fell_back.inc();
+        }
+        if let Some(closed) = self.limits.iter().find(|l| l.on_backend_failure == OnBackendFailure::FailClosed) {
+            return Err(PolicyError {
+                reason: "ratelimit.unavailable",
+                detail: format!("limit {:?} fails closed while its shared counters are unreachable", closed.name),
+            });
+        }
+        let local: Vec<(u64, &Algorithm)> = keys.iter().map(|k| k.local()).zip(&self.local_shares).collect();
+        Ok(Store::global().decide_all(&local))
     }
 
     /// The headers describing the most constrained limit.
@@ -129,6 +198,15 @@ impl RateLimitPolicy {
             out.push((HeaderName::from_static("x-ratelimit-reset"), HeaderValue::from(d.reset)));
         }
         out
+    }
+
+    /// How long to hold a refused request in delay mode, if it may be held.
+    fn delay(&self, decisions: &[Decision]) -> Option<Duration> {
+        let wait = Duration::from_secs(decisions.iter().filter(|d| !d.allowed).map(|d| d.retry_after).max()?);
+        match self.on_limit {
+            OnLimit::Delay { max } if wait <= max => Some(wait),
+            _ => None,
+        }
     }
 
     fn settle(&self, decisions: &[Decision], cx: &mut Ctx) -> Verdict {
@@ -157,17 +235,26 @@ impl Policy for RateLimitPolicy {
     }
 
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
-        let decisions = self.decide(req, cx);
-        let refused = decisions.iter().filter(|d| !d.allowed).map(|d| d.retry_after).max();
-        match (refused, self.on_limit) {
-            (Some(wait), OnLimit::Delay { max }) if Duration::from_secs(wait) <= max => {
-                Step::Wait(Box::pin(async move {
-                    tokio::time::sleep(Duration::from_secs(wait)).await;
-                    let decisions = self.decide(req, cx);
-                    Ok(self.settle(&decisions, cx))
-                }))
+        match &self.counting {
+            Counting::Local(store) => {
+                let decisions = self.decide_local(store, req, cx);
+                match self.delay(&decisions) {
+                    Some(wait) => Step::Wait(Box::pin(async move {
+                        tokio::time::sleep(wait).await;
+                        let decisions = self.decide_local(store, req, cx);
+                        Ok(self.settle(&decisions, cx))
+                    })),
+                    None => Step::Done(Ok(self.settle(&decisions, cx))),
+                }
             }
-            _ => Step::Done(Ok(self.settle(&decisions, cx))),
+            Counting::Shared(shared) => Step::Wait(Box::pin(async move {
+                let mut decisions = self.decide_shared(shared, req, cx).await?;
+                if let Some(wait) = self.delay(&decisions) {
+                    tokio::time::sleep(wait).await;
+                    decisions = self.decide_shared(shared, req, cx).await?;
+                }
+                Ok(self.settle(&decisions, cx))
+            })),
         }
     }
 }

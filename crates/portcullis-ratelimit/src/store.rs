@@ -77,7 +77,7 @@ impl Store {
             order.iter().map(|&i| self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)).collect();
         // The position of a key's shard among the locked ones.
         let shard = |key: u64| -> usize { order.binary_search(&Self::shard_of(key)).unwrap_or(0) };
-        let decisions: Vec<Decision> = checks
+        let decisions: Vec<(Decision, State)> = checks
             .iter()
             .map(|(key, alg)| {
                 let g = shard(*key);
@@ -85,18 +85,18 @@ impl Store {
                 alg.decide(state, now, wall)
             })
             .collect();
-        if decisions.iter().all(|d| d.allowed) {
-            for ((key, alg), decision) in checks.iter().zip(&decisions) {
+        if decisions.iter().all(|(d, _)| d.allowed) {
+            for ((key, alg), (decision, next)) in checks.iter().zip(&decisions) {
                 let g = shard(*key);
                 let idle_after = now.saturating_add(decision.reset.saturating_mul(1_000_000_000));
                 let map = &mut guards[g];
                 if map.len() >= self.per_shard && !map.contains_key(key) {
                     self.make_room(map, alg, now, wall);
                 }
-                map.insert(*key, Entry { state: decision.next, idle_after });
+                map.insert(*key, Entry { state: *next, idle_after });
             }
         }
-        decisions
+        decisions.into_iter().map(|(d, _)| d).collect()
     }
 
     fn make_room(&self, map: &mut HashMap<u64, Entry>, alg: &Algorithm, now: u64, wall: Timestamp) {

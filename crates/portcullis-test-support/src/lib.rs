@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod oidc;
 pub mod postgres;
 pub mod raw;
+pub mod redis;
 pub mod tls;
 pub mod upstream;
 

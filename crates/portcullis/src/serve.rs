@@ -108,8 +108,13 @@ async fn signals(reloads: &Reloads<'_>) -> anyhow::Result<()> {
 fn config_view(config: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(config).unwrap_or_default();
     let mut value: serde_json::Value = serde_saphyr::from_str(&text).unwrap_or(serde_json::Value::Null);
-    if let Some(url) = value.pointer_mut("/store/url") {
-        *url = serde_json::Value::String("***".into());
+    for secret in ["/store/url", "/counters/redis"] {
+        if let Some(url) = value.pointer_mut(secret) {
+            *url = serde_json::Value::String("***".into());
+        }
+    }
+    if let Some(serde_json::Value::Array(seeds)) = value.pointer_mut("/counters/redis_cluster") {
+        seeds.iter_mut().for_each(|url| *url = serde_json::Value::String("***".into()));
     }
     portcullis_audit::mask_details(&mut value);
     value

@@ -41,7 +41,7 @@ const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_HISTORY: usize = 24;
 
 /// Where a spanned value is.
-fn at<T>(value: &Spanned<T>) -> Option<Location> {
+pub(super) fn at<T>(value: &Spanned<T>) -> Option<Location> {
     Some(value.referenced)
 }
 
@@ -79,7 +79,7 @@ impl Compiler<'_> {
     }
 
     /// A duration with a default and a lower bound (`min` is also shown in the error).
-    fn bounded(
+    pub(super) fn bounded(
         &mut self,
         path: &str,
         value: Option<&Spanned<HumanDuration>>,

@@ -1,0 +1,322 @@
+//! Counters shared by every gateway of a cluster, in Redis or Redis
+//! Cluster: one server-side script per limit decides and counts atomically
+//! on the server's clock; the scripts of one request go out together on one
+//! multiplexed connection (one round trip); when another limit refuses, the
+//! admitted ones are given back. After a failure the store is skipped for
+//! a while (no request waits on a dead server), and each limit falls back
+//! as configured.
+
+mod precheck;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use portcullis_core::{Counter, counters};
+use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
+use tokio::sync::OnceCell;
+
+use crate::algorithm::{Algorithm, Decision, Quota};
+use crate::key::SharedKey;
+use precheck::Precheck;
+
+/// Where the shared counters live and how they are used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedSettings {
+    /// `redis://` or `rediss://` URLs: one server, or the seed nodes of a cluster.
+    pub urls: Vec<String>,
+    /// Whether the URLs are Redis Cluster nodes.
+    pub cluster: bool,
+    /// Extra CA certificates (PEM) trusted for `rediss://`.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Gateways sharing the counters; a limit falling back to local counting gets this share.
+    pub gateways: u64,
+    /// Longest wait for an answer (and for a connection).
+    pub timeout: Duration,
+    /// How long the store is skipped after a failure before it is tried again.
+    pub retry_after: Duration,
+    /// Whether refusals are remembered locally to spare round trips.
+    pub local_precheck: bool,
+}
+
+/// Whether `url` is a `redis://` or `rediss://` URL the client accepts.
+pub fn is_redis_url(url: &str) -> bool {
+    redis::IntoConnectionInfo::into_connection_info(url).is_ok()
+}
+
+/// The shared counters could not answer in time.
+#[derive(Debug)]
+pub(crate) struct Unavailable;
+
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    async fn run(&self, script: &redis::Script, key: &str, args: &[String]) -> redis::RedisResult<[u64; 5]> {
+        let mut call = script.key(key);
+        for arg in args {
+            call.arg(arg);
+        }
+        match self {
+            Self::Single(c) => call.invoke_async(&mut c.clone()).await,
+            Self::Cluster(c) => call.invoke_async(&mut c.clone()).await,
+        }
+    }
+}
+
+/// Counters in Redis, shared by every gateway configured with the same URL.
+pub struct SharedCounters {
+    settings: SharedSettings,
+    connection: OnceCell<Connection>,
+    script: redis::Script,
+    precheck: Option<Precheck>,
+    epoch: Instant,
+    /// Milliseconds since `epoch` before which the store is not tried.
+    skip_until: AtomicU64,
+    healthy: AtomicBool,
+    errors: Arc<Counter>,
+}
+
+impl std::fmt::Debug for SharedCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedCounters").field("cluster", &self.settings.cluster).finish_non_exhaustive()
+    }
+}
+
+const KEY_PREFIX: &str = "portcullis:rl:";
+
+impl SharedCounters {
+    /// The counters for `settings`: one instance per process and settings,
+    /// so connections survive configuration reloads.
+    pub fn shared(settings: SharedSettings) -> Arc<SharedCounters> {
+        static ALL: Mutex<Vec<Arc<SharedCounters>>> = Mutex::new(Vec::new());
+        let mut all = ALL.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = all.iter().find(|c| c.settings == settings) {
+            return found.clone();
+        }
+        let counters = Arc::new(SharedCounters::new(settings));
+        all.push(counters.clone());
+        counters
+    }
+
+    fn new(settings: SharedSettings) -> Self {
+        Self {
+            precheck: settings.local_precheck.then(Precheck::new),
+            settings,
+            connection: OnceCell::new(),
+            script: redis::Script::new(include_str!("decide.lua")),
+            epoch: Instant::now(),
+            skip_until: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+            errors: counters().counter(
+                "portcullis_ratelimit_backend_errors_total",
+                "Shared rate-limit counter calls that failed or timed out.",
+                &[],
+            ),
+        }
+    }
+
+    /// The settings these counters were made from.
+    pub fn settings(&self) -> &SharedSettings {
+        &self.settings
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    async fn connect(&self) -> redis::RedisResult<Connection> {
+        let s = &self.settings;
+        let certs = || redis::TlsCertificates { client_tls: None, root_cert: s.ca_pem.clone() };
+        if s.cluster {
+            let mut builder = redis::cluster::ClusterClientBuilder::new(s.urls.iter().map(String::as_str))
+                .connection_timeout(s.timeout)
+                .response_timeout(s.timeout)
+                .retries(2);
+            if s.ca_pem.is_some() {
+                builder = builder.certs(certs());
+            }
+            return Ok(Connection::Cluster(builder.build()?.get_async_connection().await?));
+        }
+        let url = s.urls.first().map_or("", String::as_str);
+        let client =
+            if s.ca_pem.is_some() { redis::Client::build_with_tls(url, certs())? } else { redis::Client::open(url)? };
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(s.timeout))
+            .set_response_timeout(Some(s.timeout))
+            .set_number_of_retries(1);
+        Ok(Connection::Single(ConnectionManager::new_with_config(client, config).await?))
+    }
+
+    /// Decides every limit for one request together: all are counted in
+    /// one round trip, and if any refuses, the others are given back.
+    pub(crate) async fn decide_all(&self, checks: &[(SharedKey, &Algorithm)]) -> Result<Vec<Decision>, Unavailable> {
+        let now_ms = self.now_ms();
+        if let Some(decisions) = self.prechecked(checks, now_ms) {
+            return Ok(decisions);
+        }
+        if now_ms < self.skip_until.load(Ordering::Relaxed) {
+            return Err(Unavailable);
+        }
+        let wall = Timestamp::now();
+        let calls: Vec<(String, Vec<String>)> =
+            checks.iter().map(|(key, alg)| (redis_key(*key), arguments("take", alg, wall))).collect();
+        let answer = tokio::time::timeout(self.settings.timeout, async {
+            let connection = self.connection.get_or_try_init(|| self.connect()).await?;
+            let runs = calls.iter().map(|(key, args)| connection.run(&self.script, key, args));
+            futures_util::future::try_join_all(runs).await
+        })
+        .await;
+        let replies = match answer {
+            Ok(Ok(replies)) => replies,
+            Ok(Err(e)) => return Err(self.failed(&e.to_string())),
+            Err(_) => return Err(self.failed("timed out")),
+        };
+        if !self.healthy.swap(true, Ordering::Relaxed) {
+            tracing::warn!("Shared rate-limit counters are reachable again; limits count together again.");
+        }
+        let decisions: Vec<Decision> = replies.iter().map(decision).collect();
+        if decisions.iter().any(|d| !d.allowed) {
+            self.give_back(checks, &calls, &decisions, wall);
+            if let Some(precheck) = &self.precheck {
+                for ((key, _), (d, reply)) in checks.iter().zip(decisions.iter().zip(&replies)) {
+                    if !d.allowed {
+                        precheck.remember(*key, *d, now_ms, reply[4]);
+                    }
+                }
+            }
+        }
+        Ok(decisions)
+    }
+
+    /// The request's decisions if a remembered refusal still holds for one of its keys.
+    fn prechecked(&self, checks: &[(SharedKey, &Algorithm)], now_ms: u64) -> Option<Vec<Decision>> {
+        let precheck = self.precheck.as_ref()?;
+        let refusals: Vec<Option<Decision>> = checks.iter().map(|(key, _)| precheck.refused(*key, now_ms)).collect();
+        refusals.iter().any(Option::is_some).then(|| {
+            refusals
+                .into_iter()
+                .zip(checks)
+                .map(|(refusal, (_, alg))| refusal.unwrap_or_else(|| untouched(alg)))
+                .collect()
+        })
+    }
+
+    /// Returns what the admitted limits counted for a refused request, without making the client wait.
+    fn give_back(
+        &self,
+        checks: &[(SharedKey, &Algorithm)],
+        calls: &[(String, Vec<String>)],
+        d: &[Decision],
+        wall: Timestamp,
+    ) {
+        let Some(connection) = self.connection.get() else { return };
+        let refunds: Vec<(String, Vec<String>)> = checks
+            .iter()
+            .zip(calls)
+            .zip(d)
+            .filter(|(_, d)| d.allowed)
+            .map(|(((_, alg), (key, _)), _)| (key.clone(), arguments("give", alg, wall)))
+            .collect();
+        if refunds.is_empty() {
+            return;
+        }
+        let connection = match connection {
+            Connection::Single(c) => Connection::Single(c.clone()),
+            Connection::Cluster(c) => Connection::Cluster(c.clone()),
+        };
+        let script = self.script.clone();
+        let timeout = self.settings.timeout;
+        tokio::spawn(async move {
+            let runs = refunds.iter().map(|(key, args)| connection.run(&script, key, args));
+            if let Ok(Err(e)) = tokio::time::timeout(timeout, futures_util::future::try_join_all(runs)).await {
+                tracing::debug!(error = %e, "Could not give back a refused request's count.");
+            }
+        });
+    }
+
+    fn failed(&self, error: &str) -> Unavailable {
+        self.errors.inc();
+        let retry = u64::try_from(self.settings.retry_after.as_millis()).unwrap_or(u64::MAX);
+        self.skip_until.store(self.now_ms().saturating_add(retry), Ordering::Relaxed);
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            tracing::error!(
+                error,
+                "Shared rate-limit counters are unreachable; limits fall back to their configured mode."
+            );
+        }
+        Unavailable
+    }
+
+    /// The fallback share of an algorithm: its rate divided among the gateways.
+    pub(crate) fn local_share(&self, alg: &Algorithm) -> Algorithm {
+        let n = self.settings.gateways.max(1);
+        let share = |v: u64| v.div_ceil(n).max(1);
+        match alg {
+            Algorithm::Gcra { rate, burst } => {
+                Algorithm::Gcra { rate: crate::Rate { count: share(rate.count), ..*rate }, burst: share(*burst) }
+            }
+            Algorithm::SlidingWindow(rate) => {
+                Algorithm::SlidingWindow(crate::Rate { count: share(rate.count), ..*rate })
+            }
+            Algorithm::Quota(q) => Algorithm::Quota(Quota { limit: share(q.limit), ..q.clone() }),
+        }
+    }
+}
+
+/// The decision of a limit that was not asked (another limit's remembered refusal decided).
+fn untouched(alg: &Algorithm) -> Decision {
+    let quota = match alg {
+        Algorithm::Gcra { burst, .. } => *burst,
+        Algorithm::SlidingWindow(rate) => rate.count,
+        Algorithm::Quota(q) => q.limit,
+    };
+    Decision { allowed: true, quota, remaining: quota, reset: 0, retry_after: 0 }
+}
+
+fn redis_key(key: SharedKey) -> String {
+    let mut out = String::with_capacity(KEY_PREFIX.len() + 32);
+    out.push_str(KEY_PREFIX);
+    for b in key.0 {
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    out
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+/// The script's arguments for `op` (`take` or `give`) under `alg`.
+fn arguments(op: &str, alg: &Algorithm, wall: Timestamp) -> Vec<String> {
+    match alg {
+        Algorithm::Gcra { rate, burst } => {
+            let interval = (micros(rate.period) / rate.count.max(1)).max(1);
+            vec![op.into(), "gcra".into(), interval.to_string(), burst.max(&1).to_string()]
+        }
+        Algorithm::SlidingWindow(rate) => {
+            vec![op.into(), "window".into(), micros(rate.period).to_string(), rate.count.to_string()]
+        }
+        Algorithm::Quota(q) => {
+            let start = q.period_start(wall).unwrap_or(0);
+            let end = q.period_end(start).unwrap_or(start + 86_400);
+            vec![op.into(), "quota".into(), start.to_string(), end.to_string(), q.limit.to_string()]
+        }
+    }
+}
+
+fn decision(reply: &[u64; 5]) -> Decision {
+    let [allowed, quota, remaining, reset, retry_ms] = *reply;
+    Decision {
+        allowed: allowed == 1,
+        quota,
+        remaining,
+        reset,
+        retry_after: if allowed == 1 { 0 } else { retry_ms.div_ceil(1000).max(1) },
+    }
+}
