@@ -86,6 +86,17 @@ fn ceil_secs(ns: u64) -> u64 {
 }
 
 impl Algorithm {
+    /// A one-line description, e.g. `gcra 10 per 1s, burst 20`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Gcra { rate, burst } => format!("gcra {} per {:?}, burst {burst}", rate.count, rate.period),
+            Self::SlidingWindow(rate) => format!("sliding_window {} per {:?}", rate.count, rate.period),
+            Self::Quota(q) => {
+                format!("quota {} per {:?} ({})", q.limit, q.period, q.time_zone.iana_name().unwrap_or("UTC"))
+            }
+        }
+    }
+
     /// Whether a key in `state` is back to its full budget at `now` (so it can be forgotten).
     pub(crate) fn is_idle(&self, state: State, now: u64, wall: Timestamp) -> bool {
         match (self, state) {

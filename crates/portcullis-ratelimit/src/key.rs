@@ -55,6 +55,22 @@ fn network(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
 }
 
 impl KeySpec {
+    /// The parts as written in the configuration, e.g. `["client_ip/24", "header:x-tenant"]`.
+    pub fn describe(&self) -> Vec<String> {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                KeyPart::ClientIp => format!("client_ip/{}/{}", self.ipv4_prefix, self.ipv6_prefix),
+                KeyPart::Route => "route".into(),
+                KeyPart::Method => "method".into(),
+                KeyPart::Header(name) => format!("header:{name}"),
+                KeyPart::Consumer => "consumer".into(),
+                KeyPart::App => "app".into(),
+                KeyPart::Subject => "subject".into(),
+            })
+            .collect()
+    }
+
     /// The key of this request for the limit identified by `limit`, in this process.
     pub fn hash(&self, limit: &str, req: &Parts, cx: &Ctx, hasher: &RandomState) -> u64 {
         let mut h = hasher.build_hasher();

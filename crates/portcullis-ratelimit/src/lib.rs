@@ -16,6 +16,7 @@ mod concurrency;
 mod key;
 mod lockout;
 mod policy;
+mod registry;
 mod shared;
 mod store;
 
@@ -24,5 +25,6 @@ pub use concurrency::ConcurrencyPolicy;
 pub use key::{KeyPart, KeySpec, SharedKey};
 pub use lockout::{Locked, LockoutRule, Lockouts};
 pub use policy::{Counting, HeaderStyle, Limit, OnBackendFailure, OnLimit, RateLimitPolicy};
+pub use registry::{CountersUnavailable, KeyState, KeyValues, LimitInForce, limit_in_force, limits_in_force};
 pub use shared::{SharedCounters, SharedSettings, is_redis_url};
 pub use store::Store;

@@ -63,6 +63,8 @@ pub enum Counting {
 pub struct Limit {
     /// Name for headers, metrics and logs.
     pub name: String,
+    /// The route it belongs to.
+    pub route: String,
     /// Identity across reloads: route and name.
     pub id: String,
     /// What it counts by.
@@ -112,6 +114,7 @@ impl Limit {
         };
         Self {
             name: name.to_owned(),
+            route: route.to_owned(),
             id: format!("{route}/{name}"),
             key,
             algorithm,
@@ -131,7 +134,7 @@ impl Limit {
 /// Several limits, checked together.
 #[derive(Debug)]
 pub struct RateLimitPolicy {
-    limits: Vec<Limit>,
+    limits: Vec<Arc<Limit>>,
     on_limit: OnLimit,
     headers: HeaderStyle,
     counting: Counting,
@@ -146,6 +149,10 @@ impl RateLimitPolicy {
             Counting::Local(_) => Vec::new(),
             Counting::Shared(shared) => limits.iter().map(|l| shared.local_share(&l.algorithm)).collect(),
         };
+        let limits: Vec<Arc<Limit>> = limits.into_iter().map(Arc::new).collect();
+        for limit in &limits {
+            crate::registry::register(limit, &counting);
+        }
         Self { limits, on_limit, headers, counting, local_shares }
     }
 

@@ -99,6 +99,18 @@ impl Store {
         decisions.into_iter().map(|(d, _)| d).collect()
     }
 
+    /// What `alg` would answer for `key` now, counting nothing.
+    pub(crate) fn peek(&self, key: u64, alg: &Algorithm) -> Decision {
+        let state =
+            self.shards[Self::shard_of(key)].lock().unwrap_or_else(PoisonError::into_inner).get(&key).map(|e| e.state);
+        alg.decide(state, self.now(), Timestamp::now()).0
+    }
+
+    /// Forgets `key`: its limit starts again from a full budget. Whether it was held.
+    pub(crate) fn forget(&self, key: u64) -> bool {
+        self.shards[Self::shard_of(key)].lock().unwrap_or_else(PoisonError::into_inner).remove(&key).is_some()
+    }
+
     fn make_room(&self, map: &mut HashMap<u64, Entry>, alg: &Algorithm, now: u64, wall: Timestamp) {
         map.retain(|_, e| e.idle_after > now && !alg.is_idle(e.state, now, wall));
         if map.len() >= self.per_shard

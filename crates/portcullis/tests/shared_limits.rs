@@ -8,7 +8,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::plane::{admin_session, bootstrap};
 use common::{BIN, Gateway, TestUpstream, config, raw};
+use portcullis_test_support::TempDir;
 use portcullis_test_support::redis::Redis;
 
 fn shared_config(upstream: &TestUpstream, redis: &Redis, gateways: u64, routes: &str) -> String {
@@ -146,4 +148,58 @@ async fn killing_redis_mid_load_follows_each_limits_mode_and_recovers() {
     assert!(gw.wait_for_log("reachable again", Duration::from_secs(2)));
     assert_eq!(status(addr, "/local").await, 200);
     assert!(counter_keys(&redis) >= 1, "counting in Redis again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_read_and_reset_a_key_through_the_admin_api() {
+    let upstream = TestUpstream::start().await;
+    let redis = Redis::start();
+    let limits = [("/api", "          - { name: per-ip, key: [client_ip], rate: 3/m }\n")];
+    let cfg = shared_config(&upstream, &redis, 1, &routes(&limits));
+    let dir = TempDir::new();
+    let password = bootstrap(&dir, &cfg);
+    let gw = Gateway::start_in(BIN, dir, &cfg);
+    let mut admin = admin_session(&gw, &password).await;
+
+    let listed = admin.get("/admin/v1/ratelimits").await;
+    let item = &listed.json["items"][0];
+    assert_eq!(
+        (item["route"].as_str(), item["name"].as_str(), item["counting"].as_str()),
+        (Some("rapi"), Some("per-ip"), Some("redis")),
+        "{:?}",
+        listed.json
+    );
+
+    let state_path = "/admin/v1/ratelimits/rapi/per-ip/state?client_ip=127.0.0.1";
+    assert_eq!(admin.get(state_path).await.json["remaining"], 3);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(status(gw.addr(), "/api").await);
+    }
+    assert_eq!(seen, [200, 200, 200, 429]);
+    let state = admin.get(state_path).await;
+    assert_eq!(
+        (state.json["remaining"].as_u64(), state.json["quota"].as_u64()),
+        (Some(0), Some(3)),
+        "{:?}",
+        state.json
+    );
+    assert!(state.json["retry_after_seconds"].as_u64().unwrap() >= 1);
+    assert_eq!(admin.get(state_path).await.json["remaining"], 0, "reading counts nothing");
+
+    let reset = admin.send("DELETE", state_path, None, &[]).await;
+    assert_eq!(reset.status(), 204, "{:?}", reset.json);
+    assert_eq!(status(gw.addr(), "/api").await, 200, "the key starts again from a full budget");
+    let audit = admin.get("/admin/v1/audit/events?action=ratelimit.reset").await;
+    let event = &audit.json["items"][0];
+    assert_eq!(
+        (event["target"].as_str(), event["details"]["client_ip"].as_str()),
+        (Some("rapi/per-ip"), Some("127.0.0.1")),
+        "{:?}",
+        audit.json
+    );
+
+    assert_eq!(admin.get("/admin/v1/ratelimits/rapi/nope/state").await.status(), 404);
+    assert_eq!(admin.get("/admin/v1/ratelimits/rapi/per-ip/state?client_ip=not-an-ip").await.status(), 400);
+    assert_eq!(admin.get("/admin/v1/ratelimits/rapi/per-ip/state?bogus=1").await.status(), 400);
 }

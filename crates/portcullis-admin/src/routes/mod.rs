@@ -7,6 +7,7 @@ mod lockouts;
 mod login;
 mod me;
 mod misc;
+mod ratelimits;
 mod revocations;
 pub(crate) mod users;
 
@@ -43,6 +44,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/admin/v1/users/{id}/unlock", post(lockouts::unlock_user))
         .route("/admin/v1/lockouts", get(lockouts::list))
         .route("/admin/v1/lockouts/unlock", post(lockouts::unlock))
+        .route("/admin/v1/ratelimits", get(ratelimits::list))
+        .route("/admin/v1/ratelimits/{route}/{limit}/state", get(ratelimits::state).delete(ratelimits::reset))
         .route("/admin/v1/roles", get(users::roles).post(users::create_role))
         .route("/admin/v1/roles/{name}", get(users::show_role).put(users::update_role).delete(users::remove_role))
         .route("/admin/v1/revocations/tokens", get(revocations::tokens).post(revocations::revoke_token))

@@ -1,11 +1,13 @@
 -- One limit's decision for one key, on the Redis server's clock, so that
 -- every gateway sharing the counters agrees on time.
--- KEYS[1]: the counter. ARGV[1]: 'take' (count this request) or 'give'
--- (return what 'take' counted, after another limit refused the request).
+-- KEYS[1]: the counter. ARGV[1]: 'take' (count this request), 'give'
+-- (return what 'take' counted, after another limit refused the request) or
+-- 'peek' (answer as 'take' would, counting nothing).
 -- ARGV[2]: 'gcra' (interval_us, burst), 'window' (window_us, limit) or
 -- 'quota' (period start and end in Unix seconds, limit).
 -- Returns {allowed, quota, remaining, reset_seconds, retry_after_ms}.
 local key, op, alg = KEYS[1], ARGV[1], ARGV[2]
+local count_it = op == 'take'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
@@ -34,7 +36,9 @@ if alg == 'gcra' then
   end
   local new = tat + interval
   if new - now <= capacity then
-    redis.call('SET', key, int(new), 'PX', ceil_ms(new - now))
+    if count_it then
+      redis.call('SET', key, int(new), 'PX', ceil_ms(new - now))
+    end
     return {1, burst, math.floor((capacity - (new - now)) / interval), ceil_s(new - now), 0}
   end
   return {0, burst, math.floor((capacity - (tat - now)) / interval), ceil_s(tat - now), ceil_ms(new - now - capacity)}
@@ -59,8 +63,10 @@ if alg == 'window' then
   end
   local estimate = math.floor(prev * left / window) + cur
   if estimate < limit then
-    redis.call('HSET', key, 's', int(start), 'p', int(prev), 'c', int(cur + 1))
-    redis.call('PEXPIRE', key, ceil_ms(2 * window))
+    if count_it then
+      redis.call('HSET', key, 's', int(start), 'p', int(prev), 'c', int(cur + 1))
+      redis.call('PEXPIRE', key, ceil_ms(2 * window))
+    end
     return {1, limit, limit - estimate - 1, ceil_s(left), 0}
   end
   return {0, limit, 0, ceil_s(left), ceil_ms(left)}
@@ -84,8 +90,10 @@ if alg == 'quota' then
   end
   local left = math.max(finish - tonumber(t[1]), 0)
   if count < limit then
-    redis.call('HSET', key, 's', int(start), 'e', int(finish), 'c', int(count + 1))
-    redis.call('EXPIREAT', key, int(finish + 1))
+    if count_it then
+      redis.call('HSET', key, 's', int(start), 'e', int(finish), 'c', int(count + 1))
+      redis.call('EXPIREAT', key, int(finish + 1))
+    end
     return {1, limit, limit - count - 1, left, 0}
   end
   return {0, limit, 0, left, math.max(1, left) * 1000}

@@ -56,6 +56,13 @@ enum Connection {
 }
 
 impl Connection {
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        match self {
+            Self::Single(c) => cmd.query_async(&mut c.clone()).await,
+            Self::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+        }
+    }
+
     async fn run(&self, script: &redis::Script, key: &str, args: &[String]) -> redis::RedisResult<[u64; 5]> {
         let mut call = script.key(key);
         for arg in args {
@@ -165,17 +172,13 @@ impl SharedCounters {
         let wall = Timestamp::now();
         let calls: Vec<(String, Vec<String>)> =
             checks.iter().map(|(key, alg)| (redis_key(*key), arguments("take", alg, wall))).collect();
-        let answer = tokio::time::timeout(self.settings.timeout, async {
-            let connection = self.connection.get_or_try_init(|| self.connect()).await?;
-            let runs = calls.iter().map(|(key, args)| connection.run(&self.script, key, args));
-            futures_util::future::try_join_all(runs).await
-        })
-        .await;
-        let replies = match answer {
-            Ok(Ok(replies)) => replies,
-            Ok(Err(e)) => return Err(self.failed(&e.to_string())),
-            Err(_) => return Err(self.failed("timed out")),
-        };
+        let replies = self
+            .call(|connection| {
+                futures_util::future::try_join_all(
+                    calls.iter().map(|(key, args)| connection.run(&self.script, key, args)),
+                )
+            })
+            .await?;
         if !self.healthy.swap(true, Ordering::Relaxed) {
             tracing::warn!("Shared rate-limit counters are reachable again; limits count together again.");
         }
@@ -191,6 +194,47 @@ impl SharedCounters {
             }
         }
         Ok(decisions)
+    }
+
+    /// What `alg` would answer for `key` now, counting nothing.
+    pub(crate) async fn peek(&self, key: SharedKey, alg: &Algorithm) -> Result<Decision, Unavailable> {
+        let args = arguments("peek", alg, Timestamp::now());
+        let reply =
+            self.call(|connection| async move { connection.run(&self.script, &redis_key(key), &args).await }).await?;
+        Ok(decision(&reply))
+    }
+
+    /// Deletes `key`'s counter (and this gateway's remembered refusal of it). Whether Redis held it.
+    pub(crate) async fn forget(&self, key: SharedKey) -> Result<bool, Unavailable> {
+        if let Some(precheck) = &self.precheck {
+            precheck.forget(key);
+        }
+        let deleted: u64 = self
+            .call(|connection| async move {
+                let mut del = redis::cmd("DEL");
+                del.arg(redis_key(key));
+                connection.query(&del).await
+            })
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    /// Runs `op` on the connection within the timeout.
+    async fn call<'a, T, F, Fut>(&'a self, op: F) -> Result<T, Unavailable>
+    where
+        F: FnOnce(&'a Connection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let answer = tokio::time::timeout(self.settings.timeout, async {
+            let connection = self.connection.get_or_try_init(|| self.connect()).await?;
+            op(connection).await
+        })
+        .await;
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.failed(&e.to_string())),
+            Err(_) => Err(self.failed("timed out")),
+        }
     }
 
     /// The request's decisions if a remembered refusal still holds for one of its keys.

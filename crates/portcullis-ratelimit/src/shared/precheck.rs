@@ -44,6 +44,11 @@ impl Precheck {
         Some(Decision { retry_after, reset: decision.reset.max(retry_after), ..decision })
     }
 
+    /// Forgets the refusal of `key`, if any.
+    pub(crate) fn forget(&self, key: SharedKey) {
+        self.shard(key).lock().unwrap_or_else(PoisonError::into_inner).remove(&key);
+    }
+
     /// Remembers that `key` is refused for `retry_ms` from `now_ms`.
     pub(crate) fn remember(&self, key: SharedKey, decision: Decision, now_ms: u64, retry_ms: u64) {
         let mut shard = self.shard(key).lock().unwrap_or_else(PoisonError::into_inner);
