@@ -636,17 +636,20 @@ impl<'a> Compiler<'a> {
                 "consumer" => Some(KeyPart::Consumer),
                 "app" => Some(KeyPart::App),
                 "subject" => Some(KeyPart::Subject),
-                other => other
-                    .strip_prefix("header:")
-                    .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
-                    .map(KeyPart::Header),
+                other => match other.split_once(':') {
+                    Some(("header", h)) => HeaderName::from_bytes(h.as_bytes()).ok().map(KeyPart::Header),
+                    Some(("claim", c)) if !c.is_empty() => Some(KeyPart::Claim(c.into())),
+                    _ => None,
+                },
             };
             match one {
                 Some(p) => parsed.push(p),
                 None => self.error(
                     at,
                     format!("{path}.key[{i}]"),
-                    format!("{part:?} is not client_ip, route, method, consumer, app, subject or header:NAME"),
+                    format!(
+                        "{part:?} is not client_ip, route, method, consumer, app, subject, header:NAME or claim:NAME"
+                    ),
                 ),
             }
         }

@@ -552,7 +552,8 @@ pub struct RateLimitSpec {
 pub struct LimitSpec {
     /// Name for headers, metrics and logs.
     pub name: String,
-    /// What is counted together: `client_ip`, `route`, `method`, `header:NAME`.
+    /// What is counted together: `client_ip`, `route`, `method`, `header:NAME`,
+    /// `consumer`, `app`, `subject`, `claim:NAME`.
     pub key: Vec<String>,
     /// Group client addresses by this IPv4 prefix (default 32).
     #[serde(default)]

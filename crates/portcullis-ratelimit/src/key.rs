@@ -28,6 +28,8 @@ pub enum KeyPart {
     App,
     /// The authenticated subject, e.g. a token's `sub` (anonymous: the client address).
     Subject,
+    /// A claim of the caller's token (absent or anonymous: the client address).
+    Claim(Box<str>),
 }
 
 /// The parts of a key and the network prefixes applied to client addresses.
@@ -67,6 +69,7 @@ impl KeySpec {
                 KeyPart::Consumer => "consumer".into(),
                 KeyPart::App => "app".into(),
                 KeyPart::Subject => "subject".into(),
+                KeyPart::Claim(name) => format!("claim:{name}"),
             })
             .collect()
     }
@@ -106,11 +109,16 @@ impl KeySpec {
                 KeyPart::Route => put(b'R', cx.route.as_deref().unwrap_or("").as_bytes()),
                 KeyPart::Method => put(b'M', req.method.as_str().as_bytes()),
                 KeyPart::Header(name) => put(b'H', req.headers.get(name).map_or(&b""[..], |v| v.as_bytes())),
-                KeyPart::Consumer | KeyPart::App | KeyPart::Subject => {
+                KeyPart::Consumer | KeyPart::App | KeyPart::Subject | KeyPart::Claim(_) => {
                     let identity = cx.identity.as_deref();
+                    let claim;
                     let value = match part {
                         KeyPart::Consumer => identity.and_then(|i| i.consumer.as_deref()),
                         KeyPart::App => identity.and_then(|i| i.app.as_deref()),
+                        KeyPart::Claim(name) => {
+                            claim = identity.and_then(|i| i.value(name));
+                            claim.as_deref()
+                        }
                         _ => identity.map(|i| &*i.subject),
                     };
                     match value {
@@ -175,6 +183,41 @@ mod tests {
         assert_eq!(with(Some("con_a"), ip), with(Some("con_a"), other_ip), "one consumer, any address");
         assert_ne!(with(Some("con_a"), ip), with(Some("con_b"), ip));
         assert_ne!(with(None, ip), with(None, other_ip), "anonymous callers are not pooled");
+    }
+
+    #[test]
+    fn a_claim_keys_tenants_apart_and_its_absence_falls_back_to_the_address() {
+        use std::sync::Arc;
+        #[derive(Debug)]
+        struct Tenant(Option<&'static str>);
+        impl portcullis_core::Claims for Tenant {
+            fn text(&self, name: &str) -> Option<String> {
+                (name == "tenant").then_some(self.0).flatten().map(str::to_owned)
+            }
+            fn set(&self, _: &str) -> Vec<String> {
+                Vec::new()
+            }
+        }
+        let spec = KeySpec { parts: vec![KeyPart::Claim("tenant".into())], ipv4_prefix: 32, ipv6_prefix: 64 };
+        let req = http::Request::new(()).into_parts().0;
+        let with = |tenant: Option<&'static str>, ip: &str| {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut cx = Ctx::new(Arc::from("r"), ip, ip, false);
+            cx.identity = Some(Arc::new(portcullis_core::Identity {
+                method: "jwt",
+                subject: "user-1".into(),
+                consumer: None,
+                consumer_name: None,
+                app: None,
+                groups: Arc::from([]),
+                scopes: Arc::from([]),
+                claims: Some(Arc::new(Tenant(tenant))),
+            }));
+            spec.shared("l", &req, &cx)
+        };
+        assert_eq!(with(Some("acme"), "192.0.2.1"), with(Some("acme"), "198.51.100.1"), "one tenant, any address");
+        assert_ne!(with(Some("acme"), "192.0.2.1"), with(Some("globex"), "192.0.2.1"));
+        assert_ne!(with(None, "192.0.2.1"), with(None, "198.51.100.1"), "no claim: by address, not one shared bucket");
     }
 
     #[test]
