@@ -212,7 +212,11 @@ impl<'a> Compiler<'a> {
             unrouted_metrics: metrics.route("_unrouted"),
         };
         runtime.management = fingerprint;
-        Some(Loaded { snapshot, runtime, management })
+        let shared_counters = match &self.counting {
+            Counting::Shared(counters) => Some(counters.clone()),
+            Counting::Local(_) => None,
+        };
+        Some(Loaded { snapshot, runtime, management, shared_counters })
     }
 
     fn nets(&mut self, path: &str, entries: &[String]) -> Vec<IpNet> {

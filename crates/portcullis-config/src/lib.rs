@@ -158,6 +158,15 @@ pub struct Loaded {
     /// The management plane: store, secrets, audit, retention and admin API
     /// (restart-only). `store_url` may hold a password: never log it.
     pub management: portcullis_admin::ManagementSettings,
+    /// The Redis counters every limit and lockout shares with other gateways, if configured.
+    pub shared_counters: Option<Arc<portcullis_ratelimit::SharedCounters>>,
+}
+
+impl Loaded {
+    /// Brute-force lockouts count with the other gateways as this configuration says.
+    pub fn share_lockouts(&self) {
+        portcullis_ratelimit::Lockouts::process().share(self.shared_counters.clone());
+    }
 }
 
 impl fmt::Debug for Loaded {
@@ -241,6 +250,7 @@ pub fn reload(live: &Live, path: &Path, running: &RuntimeSettings, metrics: &Met
     if !changed.is_empty() {
         return Err(ReloadError::RestartOnly(changed));
     }
+    next.share_lockouts();
     live.store(Arc::new(next.snapshot));
     Ok(generation)
 }

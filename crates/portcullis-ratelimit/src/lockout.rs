@@ -10,8 +10,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
+
+use crate::shared::SharedCounters;
 
 const SHARDS: usize = 32;
 /// The most keys tracked per shard.
@@ -70,6 +72,8 @@ pub struct Lockouts {
     /// key can be locked, so the common check costs one atomic load.
     last_lock_ends: AtomicU64,
     epoch: Instant,
+    /// The Redis the gateways count failures in together, if any.
+    shared: Mutex<Option<Arc<SharedCounters>>>,
 }
 
 impl Lockouts {
@@ -79,6 +83,7 @@ impl Lockouts {
             per_shard,
             last_lock_ends: AtomicU64::new(0),
             epoch: Instant::now(),
+            shared: Mutex::new(None),
         }
     }
 
@@ -113,9 +118,58 @@ impl Lockouts {
         shard.get(key).and_then(|e| e.locked_until).is_some_and(|until| until > Instant::now())
     }
 
-    /// Counts a failure of `key` under `rule`; returns whether it is now locked.
+    /// Counts failures together with every gateway sharing `counters`
+    /// (`None`: in this process only), following their locks from now on.
+    pub fn share(&'static self, counters: Option<Arc<SharedCounters>>) {
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if shared.as_ref().map(Arc::as_ptr) == counters.as_ref().map(Arc::as_ptr) {
+            return;
+        }
+        shared.clone_from(&counters);
+        drop(shared);
+        if let Some(counters) = counters {
+            counters.follow_lockouts(self);
+        }
+    }
+
+    /// Whether failures are counted together through `counters`.
+    pub(crate) fn shares_with(&self, counters: &Arc<SharedCounters>) -> bool {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|c| Arc::ptr_eq(c, counters))
+    }
+
+    fn shared(&self) -> Option<Arc<SharedCounters>> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Counts a failure of `key` under `rule` (here, and with every gateway
+    /// sharing counters); returns whether it is now locked here.
     pub fn fail(&self, key: &str, rule: LockoutRule) -> bool {
+        if let Some(shared) = self.shared()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let key = key.to_owned();
+            runtime.spawn(async move { shared.record_failure(&key, rule).await });
+        }
         self.fail_at(key, Instant::now(), rule)
+    }
+
+    /// Locks `key` for `length` on another gateway's word.
+    pub(crate) fn lock_here(&self, key: &str, length: Duration, locks: u32) {
+        let now = Instant::now();
+        let mut shard = self.shard(key).lock().unwrap_or_else(PoisonError::into_inner);
+        if shard.len() >= self.per_shard && !shard.contains_key(key) {
+            evict(&mut shard, now, LockoutRule::default());
+        }
+        let entry = shard.entry(key.to_owned()).or_insert(Entry {
+            failures: 0,
+            window_start: now,
+            locked_until: None,
+            locks: 0,
+        });
+        entry.locked_until = Some(entry.locked_until.map_or(now + length, |until| until.max(now + length)));
+        entry.locks = entry.locks.max(locks);
+        entry.failures = 0;
+        self.last_lock_ends.fetch_max(self.millis(now + length), Ordering::Relaxed);
     }
 
     fn fail_at(&self, key: &str, now: Instant, rule: LockoutRule) -> bool {
@@ -178,8 +232,16 @@ impl Lockouts {
         out
     }
 
-    /// Unlocks `key` (an admin action); returns whether it was locked.
-    pub fn unlock(&self, key: &str) -> bool {
+    /// Unlocks `key` (an admin action), here and on every gateway sharing
+    /// counters; returns whether it was locked here or among them.
+    pub async fn unlock(&self, key: &str) -> bool {
+        let here = self.unlock_here(key);
+        let Some(shared) = self.shared() else { return here };
+        shared.announce_unlock(key).await.unwrap_or(false) || here
+    }
+
+    /// Unlocks `key` in this process; returns whether it was locked.
+    pub(crate) fn unlock_here(&self, key: &str) -> bool {
         let mut shard = self.shard(key).lock().unwrap_or_else(PoisonError::into_inner);
         shard.remove(key).is_some_and(|e| e.locked_until.is_some_and(|until| until > Instant::now()))
     }
@@ -251,9 +313,9 @@ mod tests {
         assert!(!table.fail_at("k", t0 + Duration::from_secs(61), RULE), "the window passed");
         table.fail_at("k", t0 + Duration::from_secs(61), RULE);
         assert!(table.fail_at("k", t0 + Duration::from_secs(61), RULE));
-        assert!(table.unlock("k"));
+        assert!(table.unlock_here("k"));
         assert!(!table.is_locked("k"));
-        assert!(!table.unlock("k"));
+        assert!(!table.unlock_here("k"));
     }
 
     #[test]

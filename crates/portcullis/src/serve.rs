@@ -17,11 +17,12 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub(crate) fn run(config: &Path, demo_upstream: Option<SocketAddr>) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
-    let Loaded { snapshot, runtime, management: plane_settings } = portcullis_config::load(config, 1, &metrics)
-        .map_err(|err| {
-            eprintln!("{err}");
-            anyhow::anyhow!("the configuration has {} error(s)", err.errors.len())
-        })?;
+    let loaded = portcullis_config::load(config, 1, &metrics).map_err(|err| {
+        eprintln!("{err}");
+        anyhow::anyhow!("the configuration has {} error(s)", err.errors.len())
+    })?;
+    loaded.share_lockouts();
+    let Loaded { snapshot, runtime, management: plane_settings, .. } = loaded;
     init_logging(&runtime);
     let access_log = match &runtime.access_log {
         Some(destination) => Some(AccessLog::start(destination, metrics.clone()).context("opening the access log")?),

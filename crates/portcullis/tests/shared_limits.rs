@@ -203,3 +203,69 @@ async fn operators_read_and_reset_a_key_through_the_admin_api() {
     assert_eq!(admin.get("/admin/v1/ratelimits/rapi/per-ip/state?client_ip=not-an-ip").await.status(), 400);
     assert_eq!(admin.get("/admin/v1/ratelimits/rapi/per-ip/state?bogus=1").await.status(), 400);
 }
+
+/// An HS256 token for the `/jwt` route, signed with `key`.
+fn token(key: &[u8]) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 300;
+    let claims = format!(r#"{{"iss":"https://issuer.test","aud":"api","sub":"user-1","exp":{exp}}}"#);
+    let input = format!("{}.{}", b64(br#"{"alg":"HS256"}"#), b64(claims.as_bytes()));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", b64(&mac.finalize().into_bytes()))
+}
+
+async fn with_token(addr: SocketAddr, token: &str) -> u16 {
+    let request =
+        format!("GET /jwt HTTP/1.1\r\nHost: api.test\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n");
+    raw::request(addr, &request).await.status
+}
+
+/// Waits until `addr` answers the token with `want`.
+async fn until_status(addr: SocketAddr, token: &str, want: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if with_token(addr, token).await == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_sharing_redis_lock_a_brute_forcing_address_together() {
+    const SECRET: &str = "a test secret of at least thirty-two bytes!";
+    let upstream = TestUpstream::start().await;
+    let redis = Redis::start();
+    let route = "  - name: jwt\n    path: /jwt\n    upstream: app\n    policies:\n      - type: jwt\n        issuer: https://issuer.test\n        audiences: [api]\n        algorithms: [HS256]\n        secret: file:jwt.secret\n";
+    let mut cfg = shared_config(&upstream, &redis, 2, route);
+    cfg.push_str("brute_force: { max_failures: 3, window: 1m, lock_for: 1m }\n");
+    let dirs: Vec<TempDir> = (0..2).map(|_| TempDir::new()).collect();
+    for dir in &dirs {
+        dir.write("jwt.secret", SECRET);
+    }
+    let mut dirs = dirs.into_iter();
+    let first_dir = dirs.next().unwrap();
+    let password = bootstrap(&first_dir, &cfg);
+    let first = Gateway::start_in(BIN, first_dir, &cfg);
+    let second = Gateway::start_in(BIN, dirs.next().unwrap(), &cfg);
+    let good = token(SECRET.as_bytes());
+    assert_eq!((with_token(first.addr(), &good).await, with_token(second.addr(), &good).await), (200, 200));
+
+    // Two forged tokens on one gateway, one on the other: three failures of one address in the cluster.
+    let forged = token(b"not the secret but thirty-two bytes long");
+    for addr in [first.addr(), first.addr(), second.addr()] {
+        assert_eq!(with_token(addr, &forged).await, 401);
+    }
+    assert!(until_status(first.addr(), &good, 401).await, "locked on the first gateway");
+    assert!(until_status(second.addr(), &good, 401).await, "and on the second");
+
+    let mut admin = admin_session(&first, &password).await;
+    let unlocked = admin.post("/admin/v1/lockouts/unlock", &serde_json::json!({ "key": "ip:127.0.0.1" })).await;
+    assert_eq!(unlocked.status(), 204, "{:?}", unlocked.json);
+    assert!(until_status(second.addr(), &good, 200).await, "an unlock on one gateway reaches the other");
+    assert_eq!(with_token(first.addr(), &good).await, 200);
+}

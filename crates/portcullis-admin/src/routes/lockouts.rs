@@ -37,7 +37,7 @@ pub(super) async fn unlock(
     StrictJson(body): StrictJson<UnlockBody>,
 ) -> ApiResult<StatusCode> {
     principal.require(&state, "revocations:write").await?;
-    if !Lockouts::process().unlock(&body.key) {
+    if !Lockouts::process().unlock(&body.key).await {
         return Err(ApiError::not_found());
     }
     let caller = &principal.0;

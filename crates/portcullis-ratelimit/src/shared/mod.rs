@@ -6,6 +6,7 @@
 //! a while (no request waits on a dead server), and each limit falls back
 //! as configured.
 
+mod lockouts;
 mod precheck;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,15 +64,19 @@ impl Connection {
         }
     }
 
+    async fn invoke<T: redis::FromRedisValue>(&self, call: &redis::ScriptInvocation<'_>) -> redis::RedisResult<T> {
+        match self {
+            Self::Single(c) => call.invoke_async(&mut c.clone()).await,
+            Self::Cluster(c) => call.invoke_async(&mut c.clone()).await,
+        }
+    }
+
     async fn run(&self, script: &redis::Script, key: &str, args: &[String]) -> redis::RedisResult<[u64; 5]> {
         let mut call = script.key(key);
         for arg in args {
             call.arg(arg);
         }
-        match self {
-            Self::Single(c) => call.invoke_async(&mut c.clone()).await,
-            Self::Cluster(c) => call.invoke_async(&mut c.clone()).await,
-        }
+        self.invoke(&call).await
     }
 }
 
@@ -80,6 +85,7 @@ pub struct SharedCounters {
     settings: SharedSettings,
     connection: OnceCell<Connection>,
     script: redis::Script,
+    lockout_script: redis::Script,
     precheck: Option<Precheck>,
     epoch: Instant,
     /// Milliseconds since `epoch` before which the store is not tried.
@@ -116,6 +122,7 @@ impl SharedCounters {
             settings,
             connection: OnceCell::new(),
             script: redis::Script::new(include_str!("decide.lua")),
+            lockout_script: redis::Script::new(include_str!("lockout.lua")),
             epoch: Instant::now(),
             skip_until: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
@@ -136,6 +143,17 @@ impl SharedCounters {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// A client of the one server at `url`.
+    fn client(&self, url: &str) -> redis::RedisResult<redis::Client> {
+        match &self.settings.ca_pem {
+            Some(ca) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone()) },
+            ),
+            None => redis::Client::open(url),
+        }
+    }
+
     async fn connect(&self) -> redis::RedisResult<Connection> {
         let s = &self.settings;
         let certs = || redis::TlsCertificates { client_tls: None, root_cert: s.ca_pem.clone() };
@@ -149,9 +167,7 @@ impl SharedCounters {
             }
             return Ok(Connection::Cluster(builder.build()?.get_async_connection().await?));
         }
-        let url = s.urls.first().map_or("", String::as_str);
-        let client =
-            if s.ca_pem.is_some() { redis::Client::build_with_tls(url, certs())? } else { redis::Client::open(url)? };
+        let client = self.client(s.urls.first().map_or("", String::as_str))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(s.timeout))
             .set_response_timeout(Some(s.timeout))
