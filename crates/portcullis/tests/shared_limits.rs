@@ -16,7 +16,7 @@ use portcullis_test_support::redis::Redis;
 fn shared_config(upstream: &TestUpstream, redis: &Redis, gateways: u64, routes: &str) -> String {
     let mut cfg = config(upstream, routes);
     cfg.push_str(&format!(
-        "counters:\n  redis: {}\n  gateways: {gateways}\n  timeout: 100ms\n  retry_after: 200ms\n",
+        "counters:\n  redis: {}\n  gateways: {gateways}\n  timeout: 250ms\n  retry_after: 200ms\n",
         redis.url()
     ));
     cfg
