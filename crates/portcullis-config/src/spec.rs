@@ -443,10 +443,53 @@ pub struct AnyOfSpec {
     pub policies: Vec<PolicySpec>,
 }
 
-/// `mtls_identity`: no settings.
+/// `mtls_identity`: the store's registered fingerprints first, then `rules`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MtlsIdentitySpec {}
+pub struct MtlsIdentitySpec {
+    /// Rules mapping certificates to consumers by subject and SANs, tried in
+    /// order after the fingerprint look-up; the first that matches wins.
+    #[serde(default)]
+    pub rules: Vec<MtlsRuleSpec>,
+}
+
+/// One `mtls_identity` rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsRuleSpec {
+    /// Patterns the certificate must all match.
+    #[serde(rename = "match")]
+    pub matches: CertMatchSpec,
+    /// The consumer's id (`con_…`) the certificate proves.
+    pub consumer: String,
+    /// The groups the identity carries (the store is not consulted).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// Certificate patterns: exact, or ending in one `*` segment after `/`, `.`, `:` or `@`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertMatchSpec {
+    /// The subject's common name (the certificate must have exactly one).
+    #[serde(default)]
+    pub subject_cn: Option<String>,
+    /// The subject's organization (exactly one).
+    #[serde(default)]
+    pub subject_o: Option<String>,
+    /// The subject's organizational unit (exactly one).
+    #[serde(default)]
+    pub subject_ou: Option<String>,
+    /// Any DNS SAN (case-insensitive).
+    #[serde(default)]
+    pub san_dns: Option<String>,
+    /// Any URI SAN, e.g. a SPIFFE ID.
+    #[serde(default)]
+    pub san_uri: Option<String>,
+    /// Any e-mail SAN.
+    #[serde(default)]
+    pub san_email: Option<String>,
+}
 
 /// `authorize`.
 #[derive(Debug, Deserialize)]

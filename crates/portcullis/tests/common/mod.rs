@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unused_imports, unreachable_pub)]
 
+pub mod mtls;
 pub mod plane;
 
 pub use portcullis_test_support::gateway::Gateway;
