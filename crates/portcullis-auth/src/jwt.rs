@@ -4,8 +4,8 @@
 //! it expires, under the SHA-256 of the whole token: a client reusing its
 //! token (the normal case) pays one hash per request. A remembered token is
 //! verified again whenever the issuer's key set is replaced (a key may have
-//! been retired). Revocation (by `jti` or subject) is checked on every
-//! request, cached or not.
+//! been retired). Revocation (by `jti` or subject) and the RFC 8705
+//! certificate binding are checked on every request, cached or not.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,9 +21,16 @@ use sha2::{Digest as _, Sha256};
 
 use crate::bearer::{self, BearerReasons, CHALLENGE};
 use crate::brute_force::BruteForce;
+use crate::cert_binding::{Binding, BindingReasons, CertificateBound};
 use crate::challenge::{unauthorized, unavailable};
 use crate::source::CredentialSource;
 use crate::token_claims::TokenClaims;
+
+const BINDING: BindingReasons = BindingReasons {
+    missing: "auth.jwt.cnf_missing",
+    no_certificate: "auth.jwt.cnf_no_certificate",
+    mismatch: "auth.jwt.cnf_mismatch",
+};
 
 /// The most verified tokens remembered.
 const MAX_REMEMBERED: usize = 50_000;
@@ -49,6 +56,8 @@ struct Verified {
     expires_ms: i64,
     issued_ms: Option<i64>,
     jti: Option<String>,
+    /// The client certificate it is bound to (`cnf.x5t#S256`).
+    binding: Binding,
     /// The issuer's key generation it was verified under.
     generation: u64,
 }
@@ -56,6 +65,7 @@ struct Verified {
 /// Authenticates `Authorization: Bearer` JWTs of one issuer.
 pub struct JwtPolicy {
     brute_force: BruteForce,
+    certificate_bound: CertificateBound,
     issuer: Issuer,
     mapping: JwtMapping,
     source: CredentialSource,
@@ -80,7 +90,14 @@ impl JwtPolicy {
             remembered: Mutex::new(HashMap::new()),
             refresher: OnceLock::new(),
             brute_force: BruteForce::default(),
+            certificate_bound: CertificateBound::Off,
         }
+    }
+
+    /// Enforces RFC 8705 certificate binding as `mode` says.
+    #[must_use]
+    pub fn with_certificate_binding(self, mode: CertificateBound) -> Self {
+        Self { certificate_bound: mode, ..self }
     }
 
     /// Locks addresses that present too many bad tokens under `rule`.
@@ -123,6 +140,7 @@ impl JwtPolicy {
         let expires_ms = view.0.exp().map_or(0, |exp| exp.saturating_mul(1000));
         let issued_ms = view.0.iat().map(|iat| iat.saturating_mul(1000));
         let jti = view.0.jti().map(str::to_owned);
+        let binding = Binding::of(&view.0);
         let identity = Identity {
             method: "jwt",
             subject,
@@ -133,7 +151,7 @@ impl JwtPolicy {
             scopes,
             claims: Some(Arc::new(view)),
         };
-        Verified { identity: Arc::new(identity), headers, expires_ms, issued_ms, jti, generation }
+        Verified { identity: Arc::new(identity), headers, expires_ms, issued_ms, jti, binding, generation }
     }
 
     /// The bearer token of the request, or the denial.
@@ -144,8 +162,12 @@ impl JwtPolicy {
         )
     }
 
-    /// Admits a verified token unless it was revoked, and maps it onto the request.
+    /// Admits a verified token unless it was revoked or belongs to another
+    /// client certificate, and maps it onto the request.
     fn admit(&self, verified: &Verified, req: &mut Parts, cx: &mut Ctx) -> PolicyResult {
+        if let Err(reason) = self.certificate_bound.check(verified.binding, cx.client_cert.as_deref(), &BINDING) {
+            return Ok(Verdict::Deny(unauthorized(reason, CHALLENGE)));
+        }
         let Some(revocations) = self.source.revocations() else { return Err(unavailable("jwt")) };
         let identity = &verified.identity;
         let (issuer, jti) = (self.issuer.issuer(), verified.jti.as_deref());

@@ -389,9 +389,42 @@ pub struct JwtSpec {
     /// Claims copied to upstream headers: claim name → header name.
     #[serde(default)]
     pub claims_to_headers: std::collections::BTreeMap<String, String>,
+    /// RFC 8705 certificate binding (`off`, `optional`, `required`; default `off`).
+    #[serde(default)]
+    pub certificate_bound: CertificateBoundSpec,
     /// Pass `Authorization` on to the upstream (default: removed).
     #[serde(default)]
     pub forward_credentials: bool,
+}
+
+/// RFC 8705 certificate-bound tokens: what a token's `cnf.x5t#S256` means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CertificateBoundSpec {
+    /// `cnf` is not looked at.
+    #[default]
+    Off,
+    /// Bound tokens need their client certificate; unbound ones pass.
+    Optional,
+    /// Every token must be bound and come with its client certificate.
+    Required,
+}
+
+impl CertificateBoundSpec {
+    /// Parses `off` (YAML's bare `off` arrives as false), `optional` or `required`.
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "off" => Some(Self::Off),
+            "optional" => Some(Self::Optional),
+            "required" => Some(Self::Required),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CertificateBoundSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(crate::units::UnitVisitor(Self::parse, "off, optional or required"))
+    }
 }
 
 /// `introspection`.
@@ -430,6 +463,9 @@ pub struct IntrospectionSpec {
     /// Members copied to upstream headers: member name → header name.
     #[serde(default)]
     pub claims_to_headers: std::collections::BTreeMap<String, String>,
+    /// RFC 8705 certificate binding (`off`, `optional`, `required`; default `off`).
+    #[serde(default)]
+    pub certificate_bound: CertificateBoundSpec,
     /// Pass `Authorization` on to the upstream (default: removed).
     #[serde(default)]
     pub forward_credentials: bool,

@@ -7,7 +7,8 @@ use serde_saphyr::Location;
 
 use super::Compiler;
 use crate::spec::{
-    AllowDenySpec, ApiKeySpec, AuthorizeSpec, CertMatchSpec, IntrospectionSpec, JwtSpec, MtlsIdentitySpec, PolicySpec,
+    AllowDenySpec, ApiKeySpec, AuthorizeSpec, CertMatchSpec, CertificateBoundSpec, IntrospectionSpec, JwtSpec,
+    MtlsIdentitySpec, PolicySpec,
 };
 
 /// Whether `spec` authenticates the caller.
@@ -30,6 +31,14 @@ fn list(spec: &AllowDenySpec) -> ListRule {
 /// The names of a path template's parameters: `/users/{id}` → `id`.
 fn template_params(template: &str) -> impl Iterator<Item = &str> {
     template.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+fn certificate_bound(spec: CertificateBoundSpec) -> portcullis_auth::CertificateBound {
+    match spec {
+        CertificateBoundSpec::Off => portcullis_auth::CertificateBound::Off,
+        CertificateBoundSpec::Optional => portcullis_auth::CertificateBound::Optional,
+        CertificateBoundSpec::Required => portcullis_auth::CertificateBound::Required,
+    }
 }
 
 /// The patterns a rule's `match` gives, by field.
@@ -132,7 +141,8 @@ impl Compiler<'_> {
         };
         Some(
             portcullis_auth::JwtPolicy::new(issuer, mapping, CredentialSource::process())
-                .with_brute_force(self.brute_force),
+                .with_brute_force(self.brute_force)
+                .with_certificate_binding(certificate_bound(spec.certificate_bound)),
         )
     }
 
@@ -208,7 +218,8 @@ impl Compiler<'_> {
         };
         Some(
             portcullis_auth::IntrospectionPolicy::new(introspector, mapping, CredentialSource::process())
-                .with_brute_force(self.brute_force),
+                .with_brute_force(self.brute_force)
+                .with_certificate_binding(certificate_bound(spec.certificate_bound)),
         )
     }
 
@@ -371,6 +382,7 @@ routes:
         groups_claim: groups
         claims_to_headers: {{ tenant: X-Tenant }}
         forward_credentials: true
+        certificate_bound: required
       - type: authorize
         scopes: [orders:read]
 "
@@ -431,5 +443,15 @@ routes:
         expect_error(&dir, &rule("{ subject_cn: \"\" }", "con_a"), &format!("{at}[0].match.subject_cn"), "empty");
         expect_error(&dir, &rule("{ subject_cn: a }", "alice"), &format!("{at}[0].consumer"), "not a consumer id");
         assert!(load(&dir, &rule("{ san_ip: 10.0.0.1 }", "con_a")).is_err(), "unknown match keys are refused");
+    }
+
+    #[test]
+    fn certificate_bound_is_off_optional_or_required() {
+        let dir = Dir::new("certificate-bound");
+        for mode in ["off", "\"off\"", "optional", "required"] {
+            load(&dir, &format!("{GOOD}        certificate_bound: {mode}\n")).unwrap();
+        }
+        let errors = load(&dir, &format!("{GOOD}        certificate_bound: sometimes\n")).err().unwrap();
+        assert!(errors.iter().any(|e| e.message.contains("off, optional or required")), "{errors:#?}");
     }
 }

@@ -20,6 +20,16 @@ pub const LISTENER: &str = "  - name: mtls
       client_auth: { ca: clients.pem, required: false }
 ";
 
+/// `config` (one plain listener named `public`, in block or flow form) with
+/// the `mtls` listener added after it.
+pub fn with_listener(config: &str) -> String {
+    let flow = "listeners: [{ name: public, listen: 127.0.0.1:0 }]\n";
+    let block = "listeners:\n  - name: public\n    listen: 127.0.0.1:0\n";
+    let at = config.find(flow).map(|i| (i, flow.len())).or_else(|| config.find(block).map(|i| (i, block.len())));
+    let (start, len) = at.expect("a config with one plain listener named public");
+    format!("{}{block}{LISTENER}{}", &config[..start], &config[start + len..])
+}
+
 /// The certificate authorities of one mutual-TLS listener.
 pub struct Mtls {
     /// Issues the listener's certificate for `api.test`.
