@@ -146,18 +146,21 @@ impl Policy for IntrospectionPolicy {
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
         let token = match bearer::token(req, &REASONS) {
             Ok(token) => token,
-            Err(verdict) => return Step::Done(Ok(verdict)),
+            Err(verdict) => return Step::Done(bearer::noted(Ok(verdict), cx, req)),
         };
         if self.brute_force.address_locked(cx) {
-            return Step::Done(Ok(Verdict::Deny(unauthorized("auth.introspection.locked", CHALLENGE))));
+            let locked = Ok(Verdict::Deny(unauthorized("auth.introspection.locked", CHALLENGE)));
+            return Step::Done(bearer::noted(locked, cx, req));
         }
         // The common case, a token asked about recently: no await.
         if let Some(known) = self.introspector.cached(&token) {
-            return Step::Done(self.brute_force.counted(self.admit(known, req, cx), cx));
+            let result = self.brute_force.counted(self.admit(known, req, cx), cx);
+            return Step::Done(bearer::noted(result, cx, req));
         }
         Step::Wait(Box::pin(async move {
             let result = self.introspect_then_admit(token, req, &mut *cx).await;
-            self.brute_force.counted(result, cx)
+            let result = self.brute_force.counted(result, cx);
+            bearer::noted(result, cx, req)
         }))
     }
 }

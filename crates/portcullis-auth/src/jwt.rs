@@ -8,6 +8,7 @@
 //! certificate binding are checked on every request, cached or not.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -212,12 +213,27 @@ impl Policy for JwtPolicy {
     }
 
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
+        match self.decide_now(req, cx) {
+            ControlFlow::Break(result) => Step::Done(bearer::noted(result, cx, req)),
+            ControlFlow::Continue((token, key)) => Step::Wait(Box::pin(async move {
+                let result = self.verify_then_admit(token, key, req, &mut *cx).await;
+                let result = self.brute_force.counted(result, cx);
+                bearer::noted(result, cx, req)
+            })),
+        }
+    }
+}
+
+impl JwtPolicy {
+    /// Decides without waiting when it can (no token, a locked address, a
+    /// remembered token); otherwise the token to verify and its cache key.
+    fn decide_now(&self, req: &mut Parts, cx: &mut Ctx) -> ControlFlow<PolicyResult, (String, [u8; 32])> {
         let token = match Self::token(req) {
             Ok(token) => token,
-            Err(verdict) => return Step::Done(Ok(verdict)),
+            Err(verdict) => return ControlFlow::Break(Ok(verdict)),
         };
         if self.brute_force.address_locked(cx) {
-            return Step::Done(Ok(Verdict::Deny(unauthorized("auth.jwt.locked", CHALLENGE))));
+            return ControlFlow::Break(Ok(Verdict::Deny(unauthorized("auth.jwt.locked", CHALLENGE))));
         }
         if self.refresher.get().is_none() {
             // Started on the first request, inside a worker's runtime; it
@@ -230,11 +246,8 @@ impl Policy for JwtPolicy {
         // beyond the token text.
         let generation = self.issuer.key_generation();
         if let Some(verified) = self.cached(&key).filter(|v| v.expires_ms > now_ms && v.generation == generation) {
-            return Step::Done(self.brute_force.counted(self.admit(&verified, req, cx), cx));
+            return ControlFlow::Break(self.brute_force.counted(self.admit(&verified, req, cx), cx));
         }
-        Step::Wait(Box::pin(async move {
-            let result = self.verify_then_admit(token, key, req, &mut *cx).await;
-            self.brute_force.counted(result, cx)
-        }))
+        ControlFlow::Continue((token, key))
     }
 }

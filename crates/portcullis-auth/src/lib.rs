@@ -23,6 +23,7 @@ mod brute_force;
 mod cert_binding;
 mod cert_rules;
 mod challenge;
+mod fingerprint;
 mod introspection;
 mod jwt;
 mod mtls;

@@ -12,6 +12,7 @@ use portcullis_store::CredentialKind;
 
 use crate::cert_rules::CertRule;
 use crate::challenge::{unauthorized, unavailable};
+use crate::fingerprint;
 use crate::source::CredentialSource;
 
 const CHALLENGE: &str = "Mutual realm=\"portcullis\"";
@@ -53,6 +54,7 @@ impl Policy for MtlsIdentityPolicy {
             None => self.rules.iter().find_map(|rule| rule.identity_of(&cert)).map(Arc::clone),
         };
         let Some(identity) = identity else {
+            cx.credential = Some(fingerprint::certificate(&cert));
             return Step::Done(Ok(Verdict::Deny(unauthorized("auth.mtls.unknown", CHALLENGE))));
         };
         cx.identity = Some(identity);

@@ -159,6 +159,35 @@ async fn missing_wrong_and_url_keys_get_the_same_generic_401() {
 }
 
 #[tokio::test]
+async fn failed_keys_and_passwords_are_logged_by_a_masked_fingerprint_never_in_clear() {
+    let mut w = world().await;
+    let (consumer, _, key) = consumer_with_key(&mut w.admin, "acme", &[]).await;
+    let path = format!("/accounts/{consumer}");
+    until_active(&w.gw, &path, "X-API-Key", &key).await;
+    // A well-formed key with one secret character changed: its public prefix is logged.
+    let mut guessed = key.clone().into_bytes();
+    guessed[30] = if guessed[30] == b'a' { b'b' } else { b'a' };
+    let guessed = String::from_utf8(guessed).unwrap();
+    let garbage = "an entirely different secret 7f3a";
+    let password = "correct horse battery staple";
+    assert_eq!(get(&w.gw, &path, &[("X-API-Key", &guessed)]).await.status, 401);
+    assert_eq!(get(&w.gw, &path, &[("X-API-Key", garbage)]).await.status, 401);
+    assert_eq!(get(&w.gw, "/open?x=1", &[]).await.status, 200);
+    assert_eq!(get(&w.gw, "/basic", &[("Authorization", &basic("batch", password))]).await.status, 401);
+    let reasons = ["auth.api_key.invalid", "auth.basic.invalid"];
+    let log = w.gw.access_log_with(&reasons, Duration::from_secs(5));
+    let keys = common::credentials_logged(&log, "auth.api_key.invalid");
+    // (The probe that waited for the new key may have been refused first.)
+    assert!(keys.ends_with(&[format!("pck_{}…", &key[4..12]), common::short_sha256(garbage)]), "{log}");
+    assert_eq!(common::credentials_logged(&log, "auth.basic.invalid"), ["user:batch"]);
+    for secret in [&key[13..], &guessed[13..], garbage, password] {
+        assert!(!log.contains(secret), "{secret} reached the access log");
+    }
+    let admitted = log.lines().map(common::json).filter(|line| line["status"] == 200);
+    assert!(admitted.into_iter().all(|line| line.get("credential").is_none()), "{log}");
+}
+
+#[tokio::test]
 async fn revocation_is_effective_at_once_and_rotation_keeps_the_old_key_for_the_overlap() {
     let mut w = world().await;
     let (consumer, credential, key) = consumer_with_key(&mut w.admin, "acme", &[]).await;

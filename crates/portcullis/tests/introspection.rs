@@ -260,6 +260,15 @@ async fn active_tokens_pass_and_the_rest_are_refused() {
     for reason in reasons {
         assert!(log.contains(reason), "{reason} missing from\n{log}");
     }
+    // Refused tokens are known in the log by a short digest, never in clear.
+    let inactive = common::credentials_logged(&log, "auth.introspection.inactive");
+    assert!(inactive.contains(&common::short_sha256("opaque-unknown")), "{log}");
+    let in_url = common::credentials_logged(&log, "auth.introspection.in_url");
+    assert_eq!(in_url, [common::short_sha256("opaque-alice")]);
+    assert!(common::credentials_logged(&log, "auth.introspection.missing").is_empty(), "nothing was presented");
+    for token in ["opaque-unknown", "opaque-audience", "opaque-issuer", "opaque-alice"] {
+        assert!(!log.contains(token), "{token} reached the access log");
+    }
     assert!(!log.contains("opaque-alice"), "a token reached the access log");
 }
 

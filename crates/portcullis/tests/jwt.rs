@@ -185,6 +185,13 @@ async fn forged_expired_and_misplaced_tokens_are_refused() {
         assert!(log.contains(reason), "{reason} missing from\n{log}");
     }
     assert!(!log.contains(&ok[ok.len() - 20..]), "a token reached the access log");
+    // Each refusal names the token by a short digest only.
+    let forged = common::credentials_logged(&log, "auth.jwt.signature");
+    assert_eq!(forged, [common::short_sha256(&attacks[0].1)]);
+    assert_eq!(common::credentials_logged(&log, "auth.jwt.in_url"), [common::short_sha256(&ok)]);
+    for (what, token) in &attacks[..6] {
+        assert!(!log.contains(token.as_str()), "{what}: the token reached the access log");
+    }
 }
 
 #[tokio::test]

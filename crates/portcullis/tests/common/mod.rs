@@ -40,6 +40,23 @@ pub const CATCH_ALL: &str = "  - name: all
     upstream: app
 ";
 
+/// The `credential` fields of the access-log lines (of `log`) whose reason is `reason`.
+pub fn credentials_logged(log: &str, reason: &str) -> Vec<String> {
+    log.lines()
+        .map(json)
+        .filter(|line| line["reason"] == reason)
+        .filter_map(|line| line["credential"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The masked fingerprint the gateway logs for a presented token:
+/// `sha256:` and the first 8 hex digits of its SHA-256.
+pub fn short_sha256(token: &str) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(token.as_bytes());
+    format!("sha256:{}", hash.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>())
+}
+
 /// Parses an access-log line.
 pub fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).expect("access log line is JSON")
