@@ -28,7 +28,11 @@ impl AnyOfPolicy {
         let mut failure = None;
         for policy in &self.policies {
             match policy.on_request(req, cx).resolve().await {
-                Ok(Verdict::Continue) => return Ok(Verdict::Continue),
+                Ok(Verdict::Continue) => {
+                    // An earlier method's refusal is not this request's.
+                    cx.credential = None;
+                    return Ok(Verdict::Continue);
+                }
                 Ok(Verdict::Deny(deny)) => {
                     challenges.extend(deny.headers.iter().filter(|(n, _)| n == header::WWW_AUTHENTICATE).cloned());
                     refusal.get_or_insert(deny);

@@ -10,6 +10,7 @@ use portcullis_ratelimit::LockoutRule;
 
 use crate::brute_force::{BruteForce, address_key};
 use crate::challenge::{strip, unauthorized, unavailable};
+use crate::fingerprint;
 use crate::source::CredentialSource;
 
 const CHALLENGE: &str = "ApiKey realm=\"portcullis\"";
@@ -40,15 +41,15 @@ impl ApiKeyPolicy {
     }
 }
 
-/// Whether the query string carries something that looks like a key (by
-/// parameter name, or a `pck_` value however it is percent-encoded).
-fn key_in_query(query: &str) -> bool {
+/// The decoded value of the first query parameter that looks like a key
+/// (by parameter name, or a `pck_` value however it is percent-encoded).
+fn key_in_query(query: &str) -> Option<String> {
     use portcullis_core::decode::{Component, percent_decode};
-    query.split('&').any(|pair| {
+    query.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = percent_decode(name, Component::Query).unwrap_or_default();
         let value = percent_decode(value, Component::Query).unwrap_or_default();
-        KEY_PARAMS.iter().any(|k| name.eq_ignore_ascii_case(k)) || value.contains("pck_")
+        (KEY_PARAMS.iter().any(|k| name.eq_ignore_ascii_case(k)) || value.contains("pck_")).then(|| value.into_owned())
     })
 }
 
@@ -58,13 +59,27 @@ impl Policy for ApiKeyPolicy {
     }
 
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
-        Step::Done(self.check(req, cx))
+        let result = self.check(req, cx);
+        Step::Done(fingerprint::on_refusal(result, cx, || self.presented(req)))
     }
 }
 
 impl ApiKeyPolicy {
+    /// The fingerprint of the key the request presented: in the header
+    /// (the first, when repeated), else in the query string.
+    fn presented(&self, req: &Parts) -> Option<Box<str>> {
+        if let Some(value) = req.headers.get(&self.header) {
+            return Some(
+                value
+                    .to_str()
+                    .map_or_else(|_| fingerprint::digest(value.as_bytes()), |key| fingerprint::api_key(key.trim())),
+            );
+        }
+        key_in_query(req.uri.query()?).map(|key| fingerprint::api_key(&key))
+    }
+
     fn check(&self, req: &mut Parts, cx: &mut Ctx) -> portcullis_core::PolicyResult {
-        if req.uri.query().is_some_and(key_in_query) {
+        if req.uri.query().and_then(key_in_query).is_some() {
             return Ok(Verdict::Deny(unauthorized("auth.api_key.in_url", CHALLENGE)));
         }
         let Some(index) = self.source.get() else { return Err(unavailable(self.name())) };
@@ -102,10 +117,11 @@ mod tests {
         for query in
             ["api_key=x", "a=1&APIKEY=2", "token=pck_abc", "x=1&key=", "q=a%20pck_z", "t=%70ck_x", "api%5Fkey=1"]
         {
-            assert!(key_in_query(query), "{query}");
+            assert!(key_in_query(query).is_some(), "{query}");
         }
+        assert_eq!(key_in_query("a=1&t=%70ck_x").as_deref(), Some("pck_x"));
         for query in ["page=2", "keyword=rust", "q=pick"] {
-            assert!(!key_in_query(query), "{query}");
+            assert_eq!(key_in_query(query), None, "{query}");
         }
     }
 }

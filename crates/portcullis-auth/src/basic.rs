@@ -29,6 +29,7 @@ use portcullis_ratelimit::{LockoutRule, Lockouts};
 
 use crate::brute_force::{BruteForce, address_key};
 use crate::challenge::{strip, unauthorized, unavailable};
+use crate::fingerprint;
 use crate::source::CredentialSource;
 
 const CHALLENGE: &str = "Basic realm=\"portcullis\", charset=\"UTF-8\"";
@@ -211,7 +212,12 @@ impl Policy for BasicPolicy {
     }
 
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
-        Step::Wait(Box::pin(self.check(req, cx)))
+        Step::Wait(Box::pin(async move {
+            let result = self.check(req, cx).await;
+            // Only the user name: anything derived from the password could
+            // be searched offline. A header that does not parse names nobody.
+            fingerprint::on_refusal(result, cx, || credentials(req).map(|(user, _)| fingerprint::user(&user)))
+        }))
     }
 }
 

@@ -4,7 +4,10 @@ use http::header;
 use http::request::Parts;
 use portcullis_core::Verdict;
 
+use portcullis_core::{Ctx, PolicyResult};
+
 use crate::challenge::unauthorized;
+use crate::fingerprint;
 
 /// The challenge when a token was given but refused.
 pub(crate) const CHALLENGE: &str = "Bearer realm=\"portcullis\", error=\"invalid_token\"";
@@ -38,6 +41,29 @@ pub(crate) fn token(req: &Parts, reasons: &BearerReasons) -> Result<String, Verd
         _ => None,
     };
     token.filter(|t| !t.is_empty()).ok_or_else(|| deny(reasons.malformed))
+}
+
+/// The fingerprint of the bearer credential the request presented: the
+/// token, else the whole `Authorization` value (not a bearer one), else an
+/// `access_token` query value; `None` when there is none.
+pub(crate) fn presented(req: &Parts) -> Option<Box<str>> {
+    if let Some(value) = req.headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().as_bytes());
+        return Some(fingerprint::digest(token.unwrap_or(value.as_bytes())));
+    }
+    let in_url = req.uri.query()?.split('&').find_map(|p| p.strip_prefix("access_token="))?;
+    Some(fingerprint::digest(in_url.as_bytes()))
+}
+
+/// `result`, with the presented token's fingerprint noted on `cx` when it
+/// is a 401.
+pub(crate) fn noted(result: PolicyResult, cx: &mut Ctx, req: &Parts) -> PolicyResult {
+    fingerprint::on_refusal(result, cx, || presented(req))
 }
 
 #[cfg(test)]
@@ -74,5 +100,15 @@ mod tests {
         }
         assert_eq!(refusal(&head("/x?a=1&access_token=abc", &["Bearer abc"])).0, "t.in_url");
         assert_eq!(token(&head("/x?my_access_token=1", &["Bearer abc"]), &REASONS).unwrap(), "abc");
+    }
+
+    #[test]
+    fn the_presented_token_is_known_only_by_a_short_digest() {
+        let abc = Some(fingerprint::digest(b"abc"));
+        assert_eq!(presented(&head("/", &["Bearer abc"])), abc);
+        assert_eq!(presented(&head("/", &["bearer  abc "])), abc);
+        assert_eq!(presented(&head("/x?access_token=abc", &[])), abc);
+        assert_eq!(presented(&head("/", &["Basic abc"])), Some(fingerprint::digest(b"Basic abc")));
+        assert_eq!(presented(&head("/", &[])), None);
     }
 }

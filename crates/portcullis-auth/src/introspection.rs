@@ -4,9 +4,9 @@
 //! token's SHA-256, shares one call among concurrent requests, and never
 //! remembers a failure); a remembered answer is admitted without waiting.
 //! When the endpoint cannot answer, the request fails closed (503).
-//! Revocation (by `jti` or subject) is checked on every request, remembered
-//! or not, under the configured issuer (else the token's `iss`, else the
-//! endpoint URL).
+//! Revocation (by `jti` or subject) and the RFC 8705 certificate binding
+//! are checked on every request, remembered or not; revocation under the
+//! configured issuer (else the token's `iss`, else the endpoint URL).
 
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ use portcullis_ratelimit::LockoutRule;
 
 use crate::bearer::{self, BearerReasons, CHALLENGE};
 use crate::brute_force::BruteForce;
+use crate::cert_binding::{Binding, BindingReasons, CertificateBound};
 use crate::challenge::{unauthorized, unavailable};
 use crate::jwt::JwtMapping;
 use crate::source::CredentialSource;
@@ -30,12 +31,19 @@ const REASONS: BearerReasons = BearerReasons {
     in_url: "auth.introspection.in_url",
 };
 
+const BINDING: BindingReasons = BindingReasons {
+    missing: "auth.introspection.cnf_missing",
+    no_certificate: "auth.introspection.cnf_no_certificate",
+    mismatch: "auth.introspection.cnf_mismatch",
+};
+
 /// Authenticates `Authorization: Bearer` opaque tokens by asking one
 /// introspection endpoint. The identity's method is `introspection`, its
 /// subject `sub` (else `client_id`), its scopes `scope`; the token maps to
 /// the request as a JWT does ([`JwtMapping`]).
 pub struct IntrospectionPolicy {
     brute_force: BruteForce,
+    certificate_bound: CertificateBound,
     introspector: Introspector,
     mapping: JwtMapping,
     source: CredentialSource,
@@ -51,7 +59,20 @@ impl IntrospectionPolicy {
     /// A policy asking `introspector`.
     #[must_use]
     pub fn new(introspector: Introspector, mapping: JwtMapping, source: CredentialSource) -> Self {
-        Self { introspector, mapping, source, brute_force: BruteForce::default() }
+        Self {
+            introspector,
+            mapping,
+            source,
+            brute_force: BruteForce::default(),
+            certificate_bound: CertificateBound::Off,
+        }
+    }
+
+    /// Enforces RFC 8705 certificate binding (`cnf.x5t#S256` of the
+    /// answer, RFC 8705 §3.2) as `mode` says.
+    #[must_use]
+    pub fn with_certificate_binding(self, mode: CertificateBound) -> Self {
+        Self { certificate_bound: mode, ..self }
     }
 
     /// Locks addresses that present too many refused tokens under `rule`.
@@ -83,6 +104,10 @@ impl IntrospectionPolicy {
             Introspection::Active(token) => token,
             Introspection::Refused(refusal) => return Ok(Verdict::Deny(unauthorized(refusal.reason(), CHALLENGE))),
         };
+        let binding = Binding::of(&token);
+        if let Err(reason) = self.certificate_bound.check(binding, cx.client_cert.as_deref(), &BINDING) {
+            return Ok(Verdict::Deny(unauthorized(reason, CHALLENGE)));
+        }
         let Some(revocations) = self.source.revocations() else { return Err(unavailable("introspection")) };
         let issuer = self.introspector.issuer().or_else(|| token.iss()).unwrap_or_else(|| self.introspector.endpoint());
         let issued_ms = token.iat().map(|iat| iat.saturating_mul(1000));
@@ -121,18 +146,21 @@ impl Policy for IntrospectionPolicy {
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
         let token = match bearer::token(req, &REASONS) {
             Ok(token) => token,
-            Err(verdict) => return Step::Done(Ok(verdict)),
+            Err(verdict) => return Step::Done(bearer::noted(Ok(verdict), cx, req)),
         };
         if self.brute_force.address_locked(cx) {
-            return Step::Done(Ok(Verdict::Deny(unauthorized("auth.introspection.locked", CHALLENGE))));
+            let locked = Ok(Verdict::Deny(unauthorized("auth.introspection.locked", CHALLENGE)));
+            return Step::Done(bearer::noted(locked, cx, req));
         }
         // The common case, a token asked about recently: no await.
         if let Some(known) = self.introspector.cached(&token) {
-            return Step::Done(self.brute_force.counted(self.admit(known, req, cx), cx));
+            let result = self.brute_force.counted(self.admit(known, req, cx), cx);
+            return Step::Done(bearer::noted(result, cx, req));
         }
         Step::Wait(Box::pin(async move {
             let result = self.introspect_then_admit(token, req, &mut *cx).await;
-            self.brute_force.counted(result, cx)
+            let result = self.brute_force.counted(result, cx);
+            bearer::noted(result, cx, req)
         }))
     }
 }

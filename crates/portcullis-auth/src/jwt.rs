@@ -4,10 +4,11 @@
 //! it expires, under the SHA-256 of the whole token: a client reusing its
 //! token (the normal case) pays one hash per request. A remembered token is
 //! verified again whenever the issuer's key set is replaced (a key may have
-//! been retired). Revocation (by `jti` or subject) is checked on every
-//! request, cached or not.
+//! been retired). Revocation (by `jti` or subject) and the RFC 8705
+//! certificate binding are checked on every request, cached or not.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -21,9 +22,16 @@ use sha2::{Digest as _, Sha256};
 
 use crate::bearer::{self, BearerReasons, CHALLENGE};
 use crate::brute_force::BruteForce;
+use crate::cert_binding::{Binding, BindingReasons, CertificateBound};
 use crate::challenge::{unauthorized, unavailable};
 use crate::source::CredentialSource;
 use crate::token_claims::TokenClaims;
+
+const BINDING: BindingReasons = BindingReasons {
+    missing: "auth.jwt.cnf_missing",
+    no_certificate: "auth.jwt.cnf_no_certificate",
+    mismatch: "auth.jwt.cnf_mismatch",
+};
 
 /// The most verified tokens remembered.
 const MAX_REMEMBERED: usize = 50_000;
@@ -49,6 +57,8 @@ struct Verified {
     expires_ms: i64,
     issued_ms: Option<i64>,
     jti: Option<String>,
+    /// The client certificate it is bound to (`cnf.x5t#S256`).
+    binding: Binding,
     /// The issuer's key generation it was verified under.
     generation: u64,
 }
@@ -56,6 +66,7 @@ struct Verified {
 /// Authenticates `Authorization: Bearer` JWTs of one issuer.
 pub struct JwtPolicy {
     brute_force: BruteForce,
+    certificate_bound: CertificateBound,
     issuer: Issuer,
     mapping: JwtMapping,
     source: CredentialSource,
@@ -80,7 +91,14 @@ impl JwtPolicy {
             remembered: Mutex::new(HashMap::new()),
             refresher: OnceLock::new(),
             brute_force: BruteForce::default(),
+            certificate_bound: CertificateBound::Off,
         }
+    }
+
+    /// Enforces RFC 8705 certificate binding as `mode` says.
+    #[must_use]
+    pub fn with_certificate_binding(self, mode: CertificateBound) -> Self {
+        Self { certificate_bound: mode, ..self }
     }
 
     /// Locks addresses that present too many bad tokens under `rule`.
@@ -123,6 +141,7 @@ impl JwtPolicy {
         let expires_ms = view.0.exp().map_or(0, |exp| exp.saturating_mul(1000));
         let issued_ms = view.0.iat().map(|iat| iat.saturating_mul(1000));
         let jti = view.0.jti().map(str::to_owned);
+        let binding = Binding::of(&view.0);
         let identity = Identity {
             method: "jwt",
             subject,
@@ -133,7 +152,7 @@ impl JwtPolicy {
             scopes,
             claims: Some(Arc::new(view)),
         };
-        Verified { identity: Arc::new(identity), headers, expires_ms, issued_ms, jti, generation }
+        Verified { identity: Arc::new(identity), headers, expires_ms, issued_ms, jti, binding, generation }
     }
 
     /// The bearer token of the request, or the denial.
@@ -144,8 +163,12 @@ impl JwtPolicy {
         )
     }
 
-    /// Admits a verified token unless it was revoked, and maps it onto the request.
+    /// Admits a verified token unless it was revoked or belongs to another
+    /// client certificate, and maps it onto the request.
     fn admit(&self, verified: &Verified, req: &mut Parts, cx: &mut Ctx) -> PolicyResult {
+        if let Err(reason) = self.certificate_bound.check(verified.binding, cx.client_cert.as_deref(), &BINDING) {
+            return Ok(Verdict::Deny(unauthorized(reason, CHALLENGE)));
+        }
         let Some(revocations) = self.source.revocations() else { return Err(unavailable("jwt")) };
         let identity = &verified.identity;
         let (issuer, jti) = (self.issuer.issuer(), verified.jti.as_deref());
@@ -190,12 +213,27 @@ impl Policy for JwtPolicy {
     }
 
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
+        match self.decide_now(req, cx) {
+            ControlFlow::Break(result) => Step::Done(bearer::noted(result, cx, req)),
+            ControlFlow::Continue((token, key)) => Step::Wait(Box::pin(async move {
+                let result = self.verify_then_admit(token, key, req, &mut *cx).await;
+                let result = self.brute_force.counted(result, cx);
+                bearer::noted(result, cx, req)
+            })),
+        }
+    }
+}
+
+impl JwtPolicy {
+    /// Decides without waiting when it can (no token, a locked address, a
+    /// remembered token); otherwise the token to verify and its cache key.
+    fn decide_now(&self, req: &mut Parts, cx: &mut Ctx) -> ControlFlow<PolicyResult, (String, [u8; 32])> {
         let token = match Self::token(req) {
             Ok(token) => token,
-            Err(verdict) => return Step::Done(Ok(verdict)),
+            Err(verdict) => return ControlFlow::Break(Ok(verdict)),
         };
         if self.brute_force.address_locked(cx) {
-            return Step::Done(Ok(Verdict::Deny(unauthorized("auth.jwt.locked", CHALLENGE))));
+            return ControlFlow::Break(Ok(Verdict::Deny(unauthorized("auth.jwt.locked", CHALLENGE))));
         }
         if self.refresher.get().is_none() {
             // Started on the first request, inside a worker's runtime; it
@@ -208,11 +246,8 @@ impl Policy for JwtPolicy {
         // beyond the token text.
         let generation = self.issuer.key_generation();
         if let Some(verified) = self.cached(&key).filter(|v| v.expires_ms > now_ms && v.generation == generation) {
-            return Step::Done(self.brute_force.counted(self.admit(&verified, req, cx), cx));
+            return ControlFlow::Break(self.brute_force.counted(self.admit(&verified, req, cx), cx));
         }
-        Step::Wait(Box::pin(async move {
-            let result = self.verify_then_admit(token, key, req, &mut *cx).await;
-            self.brute_force.counted(result, cx)
-        }))
+        ControlFlow::Continue((token, key))
     }
 }

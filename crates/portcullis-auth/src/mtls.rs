@@ -1,12 +1,18 @@
 //! Identity from the verified client certificate (the listener's mutual
 //! TLS): its SHA-256 fingerprint is looked up among the store's `mtls`
-//! credentials.
+//! credentials first; when none is registered, the configured
+//! [`CertRule`]s are tried in order (subject fields and SANs, e.g. SPIFFE
+//! IDs), and the first that matches names the consumer.
+
+use std::sync::Arc;
 
 use http::request::Parts;
 use portcullis_core::{Ctx, Policy, Step, Verdict};
 use portcullis_store::CredentialKind;
 
+use crate::cert_rules::CertRule;
 use crate::challenge::{unauthorized, unavailable};
+use crate::fingerprint;
 use crate::source::CredentialSource;
 
 const CHALLENGE: &str = "Mutual realm=\"portcullis\"";
@@ -15,13 +21,20 @@ const CHALLENGE: &str = "Mutual realm=\"portcullis\"";
 #[derive(Debug)]
 pub struct MtlsIdentityPolicy {
     source: CredentialSource,
+    rules: Vec<CertRule>,
 }
 
 impl MtlsIdentityPolicy {
-    /// A policy reading `source`.
+    /// A policy reading `source`, without rules.
     #[must_use]
     pub fn new(source: CredentialSource) -> Self {
-        Self { source }
+        Self { source, rules: Vec::new() }
+    }
+
+    /// Tries `rules`, in order, for certificates the store does not know.
+    #[must_use]
+    pub fn with_rules(self, rules: Vec<CertRule>) -> Self {
+        Self { rules, ..self }
     }
 }
 
@@ -36,10 +49,15 @@ impl Policy for MtlsIdentityPolicy {
         };
         let Some(index) = self.source.get() else { return Step::Done(Err(unavailable(self.name()))) };
         let now = portcullis_core::time::now_unix_millis();
-        let Some(credential) = index.lookup(CredentialKind::Mtls, &cert.fingerprint_sha256, now) else {
+        let identity = match index.lookup(CredentialKind::Mtls, &cert.fingerprint_sha256, now) {
+            Some(credential) => Some(credential.identity.clone()),
+            None => self.rules.iter().find_map(|rule| rule.identity_of(&cert)).map(Arc::clone),
+        };
+        let Some(identity) = identity else {
+            cx.credential = Some(fingerprint::certificate(&cert));
             return Step::Done(Ok(Verdict::Deny(unauthorized("auth.mtls.unknown", CHALLENGE))));
         };
-        cx.identity = Some(credential.identity.clone());
+        cx.identity = Some(identity);
         Step::CONTINUE
     }
 }

@@ -494,9 +494,7 @@ impl<'a> Compiler<'a> {
                     let Some(policy) = self.introspection(at, &here, s) else { continue };
                     Arc::new(policy)
                 }
-                PolicySpec::MtlsIdentity(_) => {
-                    Arc::new(portcullis_auth::MtlsIdentityPolicy::new(portcullis_auth::CredentialSource::process()))
-                }
+                PolicySpec::MtlsIdentity(s) => Arc::new(self.mtls_identity(at, &here, s)),
                 PolicySpec::AnyOf(s) => {
                     let nested = s.policies.iter().any(|p| matches!(p, PolicySpec::AnyOf(_)));
                     if s.policies.len() < 2 || nested || !s.policies.iter().all(identity::authenticates) {

@@ -392,9 +392,42 @@ pub struct JwtSpec {
     /// Claims copied to upstream headers: claim name → header name.
     #[serde(default)]
     pub claims_to_headers: std::collections::BTreeMap<String, String>,
+    /// RFC 8705 certificate binding (`off`, `optional`, `required`; default `off`).
+    #[serde(default)]
+    pub certificate_bound: CertificateBoundSpec,
     /// Pass `Authorization` on to the upstream (default: removed).
     #[serde(default)]
     pub forward_credentials: bool,
+}
+
+/// RFC 8705 certificate-bound tokens: what a token's `cnf.x5t#S256` means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CertificateBoundSpec {
+    /// `cnf` is not looked at.
+    #[default]
+    Off,
+    /// Bound tokens need their client certificate; unbound ones pass.
+    Optional,
+    /// Every token must be bound and come with its client certificate.
+    Required,
+}
+
+impl CertificateBoundSpec {
+    /// Parses `off` (YAML's bare `off` arrives as false), `optional` or `required`.
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "off" => Some(Self::Off),
+            "optional" => Some(Self::Optional),
+            "required" => Some(Self::Required),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CertificateBoundSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(crate::units::UnitVisitor(Self::parse, "off, optional or required"))
+    }
 }
 
 /// `introspection`.
@@ -433,6 +466,9 @@ pub struct IntrospectionSpec {
     /// Members copied to upstream headers: member name → header name.
     #[serde(default)]
     pub claims_to_headers: std::collections::BTreeMap<String, String>,
+    /// RFC 8705 certificate binding (`off`, `optional`, `required`; default `off`).
+    #[serde(default)]
+    pub certificate_bound: CertificateBoundSpec,
     /// Pass `Authorization` on to the upstream (default: removed).
     #[serde(default)]
     pub forward_credentials: bool,
@@ -446,10 +482,53 @@ pub struct AnyOfSpec {
     pub policies: Vec<PolicySpec>,
 }
 
-/// `mtls_identity`: no settings.
+/// `mtls_identity`: the store's registered fingerprints first, then `rules`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MtlsIdentitySpec {}
+pub struct MtlsIdentitySpec {
+    /// Rules mapping certificates to consumers by subject and SANs, tried in
+    /// order after the fingerprint look-up; the first that matches wins.
+    #[serde(default)]
+    pub rules: Vec<MtlsRuleSpec>,
+}
+
+/// One `mtls_identity` rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsRuleSpec {
+    /// Patterns the certificate must all match.
+    #[serde(rename = "match")]
+    pub matches: CertMatchSpec,
+    /// The consumer's id (`con_…`) the certificate proves.
+    pub consumer: String,
+    /// The groups the identity carries (the store is not consulted).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// Certificate patterns: exact, or ending in one `*` segment after `/`, `.`, `:` or `@`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertMatchSpec {
+    /// The subject's common name (the certificate must have exactly one).
+    #[serde(default)]
+    pub subject_cn: Option<String>,
+    /// The subject's organization (exactly one).
+    #[serde(default)]
+    pub subject_o: Option<String>,
+    /// The subject's organizational unit (exactly one).
+    #[serde(default)]
+    pub subject_ou: Option<String>,
+    /// Any DNS SAN (case-insensitive).
+    #[serde(default)]
+    pub san_dns: Option<String>,
+    /// Any URI SAN, e.g. a SPIFFE ID.
+    #[serde(default)]
+    pub san_uri: Option<String>,
+    /// Any e-mail SAN.
+    #[serde(default)]
+    pub san_email: Option<String>,
+}
 
 /// `authorize`.
 #[derive(Debug, Deserialize)]

@@ -79,7 +79,8 @@ impl HumanSize {
     }
 }
 
-struct UnitVisitor<T>(fn(&str) -> Option<T>, &'static str);
+/// Reads a scalar with `parse`; `expecting` names what it should be.
+pub(crate) struct UnitVisitor<T>(pub(crate) fn(&str) -> Option<T>, pub(crate) &'static str);
 
 impl<T> Visitor<'_> for UnitVisitor<T> {
     type Value = T;
@@ -91,6 +92,10 @@ impl<T> Visitor<'_> for UnitVisitor<T> {
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
         self.visit_str(&v.to_string())
+    }
+    // YAML 1.1 reads a bare `off` or `no` as false.
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        self.visit_str(if v { "true" } else { "off" })
     }
 }
 

@@ -6,13 +6,32 @@ use std::net::IpAddr;
 use http::{HeaderName, HeaderValue};
 use std::sync::Arc;
 
-/// The verified client certificate of a mutual-TLS connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The verified client certificate of a mutual-TLS connection, parsed once
+/// at handshake time.
+///
+/// Attribute values that are not text (or not valid UTF-8) are left out, so
+/// they can never match an identity rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientCert {
     /// The subject distinguished name, RFC 4514 form.
     pub subject: String,
     /// Lowercase hex SHA-256 of the DER certificate.
     pub fingerprint_sha256: String,
+    /// SHA-256 of the DER certificate: the RFC 8705 `x5t#S256` thumbprint
+    /// before base64url encoding.
+    pub sha256: [u8; 32],
+    /// The subject's common names (CN), in certificate order.
+    pub subject_cn: Vec<String>,
+    /// The subject's organizations (O).
+    pub subject_o: Vec<String>,
+    /// The subject's organizational units (OU).
+    pub subject_ou: Vec<String>,
+    /// DNS subject alternative names, lower-cased.
+    pub san_dns: Vec<String>,
+    /// URI subject alternative names (e.g. SPIFFE IDs `spiffe://…`), as written.
+    pub san_uri: Vec<String>,
+    /// E-mail (RFC 822) subject alternative names, as written.
+    pub san_email: Vec<String>,
 }
 
 /// What policies know about the request beyond its head.
@@ -32,6 +51,10 @@ pub struct Ctx {
     pub route: Option<Arc<str>>,
     /// The reason code of a denial or failure, for the access log.
     pub reason: Option<&'static str>,
+    /// A masked fingerprint of the credential a failed authentication was
+    /// given (e.g. `sha256:1a2b3c4d`, an API key's public prefix, a basic
+    /// user name), for the access log. Never the credential itself.
+    pub credential: Option<Box<str>>,
     /// Headers policies add to the response, whatever it is (e.g. `RateLimit`).
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     /// Values held until the response has been sent in full, then dropped
@@ -58,6 +81,7 @@ impl Ctx {
             client_cert: None,
             route: None,
             reason: None,
+            credential: None,
             response_headers: Vec::new(),
             holds: Vec::new(),
             identity: None,

@@ -119,6 +119,9 @@ pub struct LogRecord {
     pub total_micros: u64,
     /// Denial or failure reason code.
     pub reason: Option<&'static str>,
+    /// A failed authentication's masked credential fingerprint
+    /// ([`portcullis_core::Ctx::credential`]); written only when present.
+    pub credential: Option<Box<str>>,
     /// Selected request headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Masking rules of the snapshot the request ran on.
@@ -144,6 +147,10 @@ impl LogRecord {
         }
         write!(out, ",\"total_ms\":{:.3},\"reason\":", micros_to_ms(self.total_micros))?;
         serde_json::to_writer(&mut *out, &self.reason)?;
+        if let Some(credential) = &self.credential {
+            out.extend_from_slice(b",\"credential\":");
+            serde_json::to_writer(&mut *out, &**credential)?;
+        }
         if !self.headers.is_empty() {
             out.extend_from_slice(b",\"headers\":{");
             for (i, (name, value)) in self.headers.iter().enumerate() {
@@ -258,7 +265,8 @@ mod tests {
             bytes: 5,
             upstream_micros: Some(1500),
             total_micros: 2000,
-            reason: None,
+            reason: Some("auth.jwt.signature"),
+            credential: Some("sha256:1a2b3c4d".into()),
             headers: vec![(http::header::COOKIE, HeaderValue::from_static("s=1"))],
             masking: Arc::new(LogMasking { headers: vec![http::header::COOKIE], patterns: vec![] }),
         };
@@ -268,6 +276,10 @@ mod tests {
         assert_eq!(value["target"], "/a?token=***");
         assert_eq!(value["headers"]["cookie"], "***");
         assert_eq!(value["upstream_ms"], 1.5);
+        assert_eq!(
+            (value["reason"].as_str(), value["credential"].as_str()),
+            (Some("auth.jwt.signature"), Some("sha256:1a2b3c4d"))
+        );
         assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
     }
 }

@@ -79,6 +79,7 @@ pub(crate) async fn handle(
             upstream_micros: None,
             total_micros: 0,
             reason: None,
+            credential: None,
             headers: snapshot
                 .masking
                 .headers
@@ -141,6 +142,9 @@ pub(crate) async fn handle(
         record.status = status;
         record.upstream_micros = upstream_micros;
         record.reason = cx.reason;
+        // Only a refused request names the credential it failed with (an
+        // `any_of` may have noted one before another method admitted it).
+        record.credential = cx.reason.and(cx.credential.take());
         (record, log)
     });
     body.on_complete(Completion { start, metrics, status, log, holds: std::mem::take(&mut cx.holds) });

@@ -1,6 +1,6 @@
 //! Certificates made at test time with rcgen.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 
 /// A certificate and its key, as PEM.
 #[derive(Debug, Clone)]
@@ -44,6 +44,22 @@ impl TestCa {
     /// A leaf that expired yesterday.
     pub fn expired_leaf(&self, names: &[&str]) -> Pem {
         self.leaf_valid(names, Some(()))
+    }
+
+    /// A client leaf with `subject` (common name, then optional organization)
+    /// and `uris` as URI subject alternative names (e.g. SPIFFE IDs).
+    pub fn client_leaf(&self, common_name: &str, organization: Option<&str>, uris: &[&str]) -> Pem {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        if let Some(organization) = organization {
+            params.distinguished_name.push(DnType::OrganizationName, organization);
+        }
+        for uri in uris {
+            params.subject_alt_names.push(SanType::URI((*uri).try_into().unwrap()));
+        }
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Pem { cert: cert.pem(), key: key.serialize_pem() }
     }
 
     fn leaf_valid(&self, names: &[&str], expired: Option<()>) -> Pem {

@@ -115,9 +115,67 @@ fn dns_names(cert: &X509Certificate<'_>) -> Vec<String> {
     names
 }
 
-/// Subject and SHA-256 fingerprint of a verified client certificate.
+/// What identity rules and certificate-bound tokens read of a verified
+/// client certificate: its subject (DN, CN, O, OU), its DNS, URI and e-mail
+/// subject alternative names, and its SHA-256. Parsed once per handshake.
+/// A certificate x509-parser cannot read keeps only its fingerprint (the
+/// handshake verified it, so this does not happen in practice).
 pub fn client_cert_info(der: &[u8]) -> ClientCert {
-    let fingerprint_sha256 = Sha256::digest(der).iter().map(|b| format!("{b:02x}")).collect();
-    let subject = X509Certificate::from_der(der).map(|(_, c)| c.subject().to_string()).unwrap_or_default();
-    ClientCert { subject, fingerprint_sha256 }
+    let sha256: [u8; 32] = Sha256::digest(der).into();
+    let fingerprint_sha256 = sha256.iter().map(|b| format!("{b:02x}")).collect();
+    let mut info = ClientCert { fingerprint_sha256, sha256, ..ClientCert::default() };
+    let Ok((_, cert)) = X509Certificate::from_der(der) else { return info };
+    let subject = cert.subject();
+    info.subject = subject.to_string();
+    let text = |attr: &x509_parser::x509::AttributeTypeAndValue<'_>| attr.as_str().ok().map(str::to_owned);
+    info.subject_cn = subject.iter_common_name().filter_map(text).collect();
+    info.subject_o = subject.iter_organization().filter_map(text).collect();
+    info.subject_ou = subject.iter_organizational_unit().filter_map(text).collect();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(d) => info.san_dns.push(d.to_ascii_lowercase()),
+                GeneralName::URI(u) => info.san_uri.push((*u).to_owned()),
+                GeneralName::RFC822Name(e) => info.san_email.push((*e).to_owned()),
+                _ => {}
+            }
+        }
+    }
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{CertificateParams, DnType, KeyPair, SanType};
+
+    use super::*;
+
+    #[test]
+    fn client_cert_info_reads_the_subject_and_every_kind_of_san() {
+        let mut params = CertificateParams::new(vec!["Billing.Internal".to_owned()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "billing.internal");
+        params.distinguished_name.push(DnType::OrganizationName, "Example");
+        params.distinguished_name.push(DnType::OrganizationalUnitName, "Payments");
+        params.subject_alt_names.push(SanType::URI("spiffe://example.org/ns/payments/sa/api".try_into().unwrap()));
+        params.subject_alt_names.push(SanType::Rfc822Name("ops@example.org".try_into().unwrap()));
+        let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+        let info = client_cert_info(cert.der());
+        assert_eq!(info.subject_cn, ["billing.internal"]);
+        assert_eq!(info.subject_o, ["Example"]);
+        assert_eq!(info.subject_ou, ["Payments"]);
+        assert_eq!(info.san_dns, ["billing.internal"], "DNS names are lower-cased");
+        assert_eq!(info.san_uri, ["spiffe://example.org/ns/payments/sa/api"]);
+        assert_eq!(info.san_email, ["ops@example.org"]);
+        let digest: [u8; 32] = Sha256::digest(cert.der()).into();
+        assert_eq!(info.sha256, digest);
+        assert_eq!(info.fingerprint_sha256, digest.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        assert!(info.subject.contains("CN=billing.internal"), "{}", info.subject);
+    }
+
+    #[test]
+    fn unreadable_der_keeps_only_the_fingerprint() {
+        let info = client_cert_info(b"not a certificate");
+        assert!(info.subject.is_empty() && info.subject_cn.is_empty() && info.san_uri.is_empty());
+        assert_eq!(info.fingerprint_sha256.len(), 64);
+    }
 }

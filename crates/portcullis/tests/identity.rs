@@ -6,10 +6,12 @@ mod common;
 
 use std::time::Duration;
 
+use common::mtls::{self, Mtls};
 use common::plane::{admin_session, bootstrap};
 use common::{BIN, Gateway, TestUpstream, raw};
 use portcullis_test_support::TempDir;
 use portcullis_test_support::admin::AdminClient;
+use portcullis_test_support::certs::TestCa;
 use serde_json::json;
 
 fn config(upstream: &TestUpstream) -> String {
@@ -157,6 +159,35 @@ async fn missing_wrong_and_url_keys_get_the_same_generic_401() {
 }
 
 #[tokio::test]
+async fn failed_keys_and_passwords_are_logged_by_a_masked_fingerprint_never_in_clear() {
+    let mut w = world().await;
+    let (consumer, _, key) = consumer_with_key(&mut w.admin, "acme", &[]).await;
+    let path = format!("/accounts/{consumer}");
+    until_active(&w.gw, &path, "X-API-Key", &key).await;
+    // A well-formed key with one secret character changed: its public prefix is logged.
+    let mut guessed = key.clone().into_bytes();
+    guessed[30] = if guessed[30] == b'a' { b'b' } else { b'a' };
+    let guessed = String::from_utf8(guessed).unwrap();
+    let garbage = "an entirely different secret 7f3a";
+    let password = "correct horse battery staple";
+    assert_eq!(get(&w.gw, &path, &[("X-API-Key", &guessed)]).await.status, 401);
+    assert_eq!(get(&w.gw, &path, &[("X-API-Key", garbage)]).await.status, 401);
+    assert_eq!(get(&w.gw, "/open?x=1", &[]).await.status, 200);
+    assert_eq!(get(&w.gw, "/basic", &[("Authorization", &basic("batch", password))]).await.status, 401);
+    let reasons = ["auth.api_key.invalid", "auth.basic.invalid"];
+    let log = w.gw.access_log_with(&reasons, Duration::from_secs(5));
+    let keys = common::credentials_logged(&log, "auth.api_key.invalid");
+    // (The probe that waited for the new key may have been refused first.)
+    assert!(keys.ends_with(&[format!("pck_{}…", &key[4..12]), common::short_sha256(garbage)]), "{log}");
+    assert_eq!(common::credentials_logged(&log, "auth.basic.invalid"), ["user:batch"]);
+    for secret in [&key[13..], &guessed[13..], garbage, password] {
+        assert!(!log.contains(secret), "{secret} reached the access log");
+    }
+    let admitted = log.lines().map(common::json).filter(|line| line["status"] == 200);
+    assert!(admitted.into_iter().all(|line| line.get("credential").is_none()), "{log}");
+}
+
+#[tokio::test]
 async fn revocation_is_effective_at_once_and_rotation_keeps_the_old_key_for_the_overlap() {
     let mut w = world().await;
     let (consumer, credential, key) = consumer_with_key(&mut w.admin, "acme", &[]).await;
@@ -247,49 +278,41 @@ async fn basic_credentials_work_and_a_guessing_client_is_cut_off() {
     assert!(!log.contains(password), "a password reached the access log");
 }
 
-#[tokio::test]
-async fn a_registered_client_certificate_is_the_callers_identity() {
-    use portcullis_test_support::certs::TestCa;
-    use portcullis_test_support::tls::TlsClient;
-    use sha2::Digest as _;
-    let upstream = TestUpstream::start().await;
-    let dir = TempDir::new();
-    let server_ca = TestCa::new("Server CA");
-    let clients = TestCa::new("Client CA");
-    let server = server_ca.leaf(&["api.test"]);
-    dir.write("server.pem", &server.cert);
-    dir.write("server.key", &server.key);
-    dir.write("clients.pem", &clients.cert_pem);
-    let config = format!(
+/// A gateway with the `mtls` listener and a `/partners` route holding `policies`.
+fn mtls_config(upstream: &TestUpstream, policies: &str) -> String {
+    format!(
         "workers: 1
 listeners:
-  - name: mtls
-    listen: 127.0.0.1:0
-    tls:
-      certificates: [{{ cert: server.pem, key: server.key }}]
-      client_auth: {{ ca: clients.pem, required: true }}
-upstream_allowlist: [127.0.0.0/8]
+{listener}upstream_allowlist: [127.0.0.0/8]
 upstreams: [{{ name: app, targets: [{url}] }}]
 routes:
   - name: partners
     prefix: /partners
     upstream: app
-    policies: [{{ type: mtls_identity }}]
-access_log: {{ enabled: false }}
+    policies:
+{policies}access_log: {{ path: \"{{dir}}/access.log\" }}
 data_dir: {{dir}}/data
 admin:
   listen: 127.0.0.1:0
   password_hashing: {{ memory: 8MiB, iterations: 1, parallelism: 1 }}
 ",
+        listener = mtls::LISTENER,
         url = upstream.url()
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_registered_client_certificate_is_the_callers_identity() {
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let ca = Mtls::new(&dir);
+    let config = mtls_config(&upstream, "      - type: mtls_identity\n");
     let password = bootstrap(&dir, &config);
     let gw = Gateway::start_in(BIN, dir, &config);
     let mut admin = admin_session(&gw, &password).await;
-    let known = clients.leaf(&["partner-1"]);
-    let stranger = clients.leaf(&["partner-2"]);
-    let der = rustls_pemfile::certs(&mut known.cert.as_bytes()).next().unwrap().unwrap();
-    let fingerprint: String = sha2::Sha256::digest(der.as_ref()).iter().map(|b| format!("{b:02X}:")).collect();
+    let known = ca.clients.leaf(&["partner-1"]);
+    let stranger = ca.clients.leaf(&["partner-2"]);
+    let fingerprint: String = mtls::sha256(&known).iter().map(|b| format!("{b:02X}:")).collect();
     let consumer = admin.post("/admin/v1/consumers", &json!({ "name": "partner" })).await;
     let consumer_id = consumer.json["id"].as_str().unwrap().to_owned();
     let app = admin.post(&format!("/admin/v1/consumers/{consumer_id}/apps"), &json!({ "name": "b2b" })).await;
@@ -301,23 +324,67 @@ admin:
         )
         .await;
     assert_eq!(registered.status(), 201, "{:?}", registered.json);
-    let request = "GET /partners HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n";
-    let call = |pem| {
-        let mut client = TlsClient::new(&server_ca.cert_pem, "api.test");
-        client.client_cert = Some(pem);
-        let addr = gw.listener("mtls");
-        async move { client.exchange(addr, Some(request)).await.unwrap().response.unwrap() }
-    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while call(known.clone()).await.status != 200 {
+    while ca.get(&gw, Some(&known), "/partners", &[]).await.map(|r| r.status) != Some(200) {
         assert!(tokio::time::Instant::now() < deadline, "the registered certificate never worked");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seen = upstream.seen().pop().unwrap();
     assert_eq!(seen.headers.get("x-consumer-id").unwrap(), consumer_id.as_str());
     assert_eq!(seen.headers.get("x-authenticated-by").unwrap(), "mtls");
-    let refused = call(stranger).await;
+    let refused = ca.get(&gw, Some(&stranger), "/partners", &[]).await.unwrap();
     assert_eq!(refused.status, 401, "a valid but unregistered certificate is no identity");
+    assert_eq!(ca.get(&gw, None, "/partners", &[]).await.unwrap().status, 401);
+}
+
+#[tokio::test]
+async fn certificate_rules_name_consumers_by_spiffe_id_and_subject_and_nothing_else() {
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let ca = Mtls::new(&dir);
+    let policies = "      - type: mtls_identity
+        rules:
+          - match: { san_uri: \"spiffe://example.org/ns/payments/sa/*\" }
+            consumer: con_payments
+            groups: [payments]
+          - match: { subject_cn: billing.internal, subject_o: Example }
+            consumer: con_billing
+";
+    let gw = Gateway::start_in(BIN, dir, &mtls_config(&upstream, policies));
+    let spiffe = |id: &str| ca.clients.client_leaf("workload", None, &[id]);
+    let admitted = [
+        (spiffe("spiffe://example.org/ns/payments/sa/api"), "con_payments", "payments"),
+        (ca.clients.client_leaf("billing.internal", Some("Example"), &[]), "con_billing", ""),
+    ];
+    for (cert, consumer, groups) in &admitted {
+        let answer = ca.get(&gw, Some(cert), "/partners", &[("X-Consumer-Id", "con_admin")]).await.unwrap();
+        assert_eq!(answer.status, 200, "{consumer}: {}", answer.text());
+        let seen = upstream.seen().pop().unwrap();
+        assert_eq!(seen.headers.get("x-consumer-id").unwrap(), consumer);
+        assert_eq!(seen.headers.get("x-authenticated-by").unwrap(), "mtls");
+        assert_eq!(seen.headers.get("x-consumer-groups").map_or("", |v| v.to_str().unwrap()), *groups);
+    }
+    let refused = [
+        ("a deeper path", spiffe("spiffe://example.org/ns/payments/sa/api/admin")),
+        ("a dot segment", spiffe("spiffe://example.org/ns/payments/sa/..")),
+        ("an encoded slash", spiffe("spiffe://example.org/ns/payments/sa/a%2Fb")),
+        ("another trust domain", spiffe("spiffe://evil.org/ns/payments/sa/api")),
+        ("a sibling namespace", spiffe("spiffe://example.org/ns/payments-evil/sa/api")),
+        ("another organization", ca.clients.client_leaf("billing.internal", Some("Evil"), &[])),
+        ("no organization", ca.clients.client_leaf("billing.internal", None, &[])),
+    ];
+    for (what, cert) in &refused {
+        let answer = ca.get(&gw, Some(cert), "/partners", &[]).await.unwrap();
+        assert_eq!(answer.status, 401, "{what}: {}", answer.text());
+        assert_eq!(answer.header("www-authenticate"), Some("Mutual realm=\"portcullis\""), "{what}");
+    }
+    // The right names from a CA the listener does not trust never get a request through.
+    let rogue = TestCa::new("Rogue CA").client_leaf("billing.internal", Some("Example"), &[]);
+    assert!(ca.get(&gw, Some(&rogue), "/partners", &[]).await.is_none_or(|r| r.status != 200));
+    assert_eq!(ca.get(&gw, None, "/partners", &[]).await.unwrap().status, 401);
+    assert_eq!(upstream.count(), 2, "only the two matching certificates reached the upstream");
+    let log = gw.access_log_with(&["auth.mtls.unknown", "auth.mtls.missing"], Duration::from_secs(5));
+    assert!(log.contains("auth.mtls.unknown") && log.contains("auth.mtls.missing"), "{log}");
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use common::mtls::{self, Mtls};
 use common::{BIN, Gateway, TestUpstream, raw};
 use http::{Request, Response};
 use http_body_util::{BodyExt as _, Full};
@@ -147,15 +148,13 @@ fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The gateway, with `/api` introspected at `server` and `/down` at a port
-/// nothing listens on.
-fn start(upstream: &TestUpstream, server: &AuthServer, workers: usize) -> Gateway {
-    let dir = TempDir::new();
-    dir.write("as-ca.pem", &server.ca_pem);
-    dir.write("client.secret", format!("{CLIENT_SECRET}\n"));
-    let routes = format!(
-        "  - name: api
-    prefix: /api
+/// A route `/{name}` whose `introspection` policy asks the endpoint on
+/// `port` with the gateway's credentials (`client.secret`, trusting
+/// `as-ca.pem`), then `extra` (YAML indented by 8, and further policies).
+fn route(name: &str, port: u16, extra: &str) -> String {
+    format!(
+        "  - name: {name}
+    prefix: /{name}
     upstream: app
     policies:
       - type: introspection
@@ -163,26 +162,33 @@ fn start(upstream: &TestUpstream, server: &AuthServer, workers: usize) -> Gatewa
         client_id: {CLIENT_ID}
         client_secret: file:client.secret
         ca: as-ca.pem
-        issuer: {ISSUER}
+{extra}"
+    )
+}
+
+/// A new gateway directory holding the endpoint's CA and the client secret.
+fn dir_for(server: &AuthServer) -> TempDir {
+    let dir = TempDir::new();
+    dir.write("as-ca.pem", &server.ca_pem);
+    dir.write("client.secret", format!("{CLIENT_SECRET}\n"));
+    dir
+}
+
+/// The gateway, with `/api` introspected at `server` and `/down` at a port
+/// nothing listens on.
+fn start(upstream: &TestUpstream, server: &AuthServer, workers: usize) -> Gateway {
+    let dir = dir_for(server);
+    let api = format!(
+        "        issuer: {ISSUER}
         audiences: [api]
         timeout: 500ms
         groups_claim: groups
         claims_to_headers: {{ tenant: X-Tenant }}
       - type: authorize
         scopes: [orders:read]
-  - name: down
-    prefix: /down
-    upstream: app
-    policies:
-      - type: introspection
-        endpoint: https://127.0.0.1:{down}/introspect
-        client_id: {CLIENT_ID}
-        client_secret: file:client.secret
-        ca: as-ca.pem
-",
-        port = server.addr.port(),
-        down = closed_port(),
+"
     );
+    let routes = route("api", server.addr.port(), &api) + &route("down", closed_port(), "");
     let config = common::config(upstream, &routes).replace("workers: 1", &format!("workers: {workers}"));
     Gateway::start_in(BIN, dir, &config)
 }
@@ -254,6 +260,15 @@ async fn active_tokens_pass_and_the_rest_are_refused() {
     for reason in reasons {
         assert!(log.contains(reason), "{reason} missing from\n{log}");
     }
+    // Refused tokens are known in the log by a short digest, never in clear.
+    let inactive = common::credentials_logged(&log, "auth.introspection.inactive");
+    assert!(inactive.contains(&common::short_sha256("opaque-unknown")), "{log}");
+    let in_url = common::credentials_logged(&log, "auth.introspection.in_url");
+    assert_eq!(in_url, [common::short_sha256("opaque-alice")]);
+    assert!(common::credentials_logged(&log, "auth.introspection.missing").is_empty(), "nothing was presented");
+    for token in ["opaque-unknown", "opaque-audience", "opaque-issuer", "opaque-alice"] {
+        assert!(!log.contains(token), "{token} reached the access log");
+    }
     assert!(!log.contains("opaque-alice"), "a token reached the access log");
 }
 
@@ -315,4 +330,46 @@ async fn a_burst_with_one_new_token_makes_one_call() {
     }
     assert_eq!(server.calls("opaque-burst"), 1);
     assert_eq!(upstream.count(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_bound_opaque_token_works_only_with_its_certificate() {
+    let upstream = TestUpstream::start().await;
+    let server = AuthServer::start().await;
+    let dir = dir_for(&server);
+    let ca = Mtls::new(&dir);
+    let route = route("bound", server.addr.port(), "        certificate_bound: required\n");
+    let gw = Gateway::start_in(BIN, dir, &mtls::with_listener(&common::config(&upstream, &route)));
+    let (alice, mallory) = (ca.clients.leaf(&["alice"]), ca.clients.leaf(&["mallory"]));
+    let mut bound = active("alice");
+    bound["cnf"] = json!({ "x5t#S256": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mtls::sha256(&alice)) });
+    server.answer("opaque-bound", Answer::json(&bound));
+    server.answer("opaque-plain", Answer::json(&active("alice")));
+    let bearer = |token: &str| format!("Bearer {token}");
+    let (bound, plain) = (bearer("opaque-bound"), bearer("opaque-plain"));
+    for _ in 0..2 {
+        let ok = ca.get(&gw, Some(&alice), "/bound", &[("Authorization", &bound)]).await.unwrap();
+        assert_eq!(ok.status, 200, "{}", ok.text());
+    }
+    assert_eq!(server.calls("opaque-bound"), 1, "the second answer was remembered, and its binding checked again");
+    let replays = [
+        ("without a certificate", ca.get(&gw, None, "/bound", &[("Authorization", &bound)]).await),
+        (
+            "with another client's certificate",
+            ca.get(&gw, Some(&mallory), "/bound", &[("Authorization", &bound)]).await,
+        ),
+        ("unbound", ca.get(&gw, Some(&alice), "/bound", &[("Authorization", &plain)]).await),
+    ];
+    for (what, answer) in replays {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status, 401, "{what}: {}", answer.text());
+        assert_eq!(answer.header("www-authenticate"), Some("Bearer realm=\"portcullis\", error=\"invalid_token\""));
+    }
+    assert_eq!(upstream.count(), 2);
+    let reasons =
+        ["auth.introspection.cnf_no_certificate", "auth.introspection.cnf_mismatch", "auth.introspection.cnf_missing"];
+    let log = gw.access_log_with(&reasons, Duration::from_secs(5));
+    for reason in reasons {
+        assert!(log.contains(reason), "{reason} missing from\n{log}");
+    }
 }

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
+use common::mtls::{self, Mtls};
 use common::plane::{admin_session, bootstrap};
 use common::{BIN, Gateway, TestUpstream, raw};
 use hmac::Mac as _;
@@ -50,11 +51,7 @@ routes:
     upstream: app
     policies:
       - type: jwt
-        issuer: https://issuer.test
-        audiences: [api]
-        algorithms: [HS256]
-        secret: file:jwt.secret
-        groups_claim: groups
+{hs256}        groups_claim: groups
       - type: authorize
         scopes: [orders:read]
   - name: either
@@ -65,11 +62,7 @@ routes:
         policies:
           - type: api_key
           - type: jwt
-            issuer: https://issuer.test
-            audiences: [api]
-            algorithms: [HS256]
-            secret: file:jwt.secret
-  - name: unreachable
+{hs256_nested}  - name: unreachable
     prefix: /unreachable
     upstream: app
     policies:
@@ -84,8 +77,19 @@ admin:
   listen: 127.0.0.1:0
   password_hashing: {{ memory: 8MiB, iterations: 1, parallelism: 1 }}
 ",
-        url = upstream.url()
+        url = upstream.url(),
+        hs256 = hs256(8),
+        hs256_nested = hs256(12),
     )
+}
+
+/// The settings of a `jwt` policy taking HS256 tokens minted with
+/// [`SECRET`], indented by `indent`.
+fn hs256(indent: usize) -> String {
+    ["issuer: https://issuer.test", "audiences: [api]", "algorithms: [HS256]", "secret: file:jwt.secret"]
+        .iter()
+        .map(|line| format!("{:indent$}{line}\n", ""))
+        .collect()
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -181,6 +185,13 @@ async fn forged_expired_and_misplaced_tokens_are_refused() {
         assert!(log.contains(reason), "{reason} missing from\n{log}");
     }
     assert!(!log.contains(&ok[ok.len() - 20..]), "a token reached the access log");
+    // Each refusal names the token by a short digest only.
+    let forged = common::credentials_logged(&log, "auth.jwt.signature");
+    assert_eq!(forged, [common::short_sha256(&attacks[0].1)]);
+    assert_eq!(common::credentials_logged(&log, "auth.jwt.in_url"), [common::short_sha256(&ok)]);
+    for (what, token) in &attacks[..6] {
+        assert!(!log.contains(token.as_str()), "{what}: the token reached the access log");
+    }
 }
 
 #[tokio::test]
@@ -310,4 +321,72 @@ async fn any_of_admits_the_first_method_that_works_and_challenges_with_all() {
     let forged = mint(&json!({ "alg": "HS256" }), &good_claims(), b"not the secret, but thirty-two bytes long");
     assert_eq!(get(&gw, "/either", Some(&forged)).await.status, 401);
     assert_eq!(upstream.count(), 1);
+}
+
+/// HS256 routes for certificate-bound tokens (RFC 8705): `/bound` requires
+/// the binding, `/maybe` checks it only for bound tokens.
+fn bound_routes() -> String {
+    let route = |name: &str, mode: &str| {
+        format!(
+            "  - name: {name}
+    prefix: /{name}
+    upstream: app
+    policies:
+      - type: jwt
+{hs256}        certificate_bound: {mode}
+",
+            hs256 = hs256(8)
+        )
+    };
+    route("bound", "required") + &route("maybe", "optional")
+}
+
+#[tokio::test]
+async fn a_stolen_certificate_bound_token_is_useless_without_its_certificate() {
+    let upstream = TestUpstream::start().await;
+    let dir = with_secret();
+    let ca = Mtls::new(&dir);
+    let config = config(&upstream, None).replacen("routes:\n", &format!("routes:\n{}", bound_routes()), 1);
+    let gw = start(dir, &mtls::with_listener(&config));
+    let (alice, mallory) = (ca.clients.leaf(&["alice"]), ca.clients.leaf(&["mallory"]));
+    let mut claims = good_claims();
+    claims["cnf"] = json!({ "x5t#S256": b64(&mtls::sha256(&alice)) });
+    let bound = format!("Bearer {}", mint(&json!({ "alg": "HS256" }), &claims, SECRET.as_bytes()));
+    let unbound = format!("Bearer {}", mint(&json!({ "alg": "HS256" }), &good_claims(), SECRET.as_bytes()));
+    let with = |token: &str| [("Authorization", token.to_owned())];
+    let call = |cert, path: &'static str, token: &str| {
+        let headers = with(token);
+        let ca = &ca;
+        let gw = &gw;
+        async move {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            ca.get(gw, cert, path, &headers).await.expect("an answer")
+        }
+    };
+    // The owner, twice: the second time the token comes from the verified-token cache.
+    for _ in 0..2 {
+        let ok = call(Some(&alice), "/bound", &bound).await;
+        assert_eq!(ok.status, 200, "{}", ok.text());
+    }
+    let replays = [
+        ("without a certificate", call(None, "/bound", &bound).await),
+        ("with another client's certificate", call(Some(&mallory), "/bound", &bound).await),
+        ("on the plain listener", get(&gw, "/bound", Some(&bound["Bearer ".len()..])).await),
+        ("where binding is optional", call(None, "/maybe", &bound).await),
+        ("unbound where binding is required", call(Some(&alice), "/bound", &unbound).await),
+    ];
+    for (what, answer) in &replays {
+        assert_eq!(answer.status, 401, "{what}: {}", answer.text());
+        assert_eq!(answer.header("www-authenticate"), Some("Bearer realm=\"portcullis\", error=\"invalid_token\""));
+        let body: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(body["error"], "unauthorized", "{what}");
+    }
+    assert_eq!(call(None, "/maybe", &unbound).await.status, 200, "optional: a plain bearer token passes");
+    assert_eq!(call(Some(&alice), "/maybe", &bound).await.status, 200);
+    assert_eq!(upstream.count(), 4, "no replay reached the upstream");
+    let reasons = ["auth.jwt.cnf_no_certificate", "auth.jwt.cnf_mismatch", "auth.jwt.cnf_missing"];
+    let log = gw.access_log_with(&reasons, Duration::from_secs(5));
+    for reason in reasons {
+        assert!(log.contains(reason), "{reason} missing from\n{log}");
+    }
 }

@@ -6,7 +6,10 @@ use portcullis_proxy::identity_headers::IDENTITY_HEADERS;
 use serde_saphyr::Location;
 
 use super::Compiler;
-use crate::spec::{AllowDenySpec, ApiKeySpec, AuthorizeSpec, IntrospectionSpec, JwtSpec, PolicySpec};
+use crate::spec::{
+    AllowDenySpec, ApiKeySpec, AuthorizeSpec, CertMatchSpec, CertificateBoundSpec, IntrospectionSpec, JwtSpec,
+    MtlsIdentitySpec, PolicySpec,
+};
 
 /// Whether `spec` authenticates the caller.
 pub(super) fn authenticates(spec: &PolicySpec) -> bool {
@@ -28,6 +31,29 @@ fn list(spec: &AllowDenySpec) -> ListRule {
 /// The names of a path template's parameters: `/users/{id}` → `id`.
 fn template_params(template: &str) -> impl Iterator<Item = &str> {
     template.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+fn certificate_bound(spec: CertificateBoundSpec) -> portcullis_auth::CertificateBound {
+    match spec {
+        CertificateBoundSpec::Off => portcullis_auth::CertificateBound::Off,
+        CertificateBoundSpec::Optional => portcullis_auth::CertificateBound::Optional,
+        CertificateBoundSpec::Required => portcullis_auth::CertificateBound::Required,
+    }
+}
+
+/// The patterns a rule's `match` gives, by field.
+fn cert_patterns(spec: &CertMatchSpec) -> impl Iterator<Item = (portcullis_auth::CertField, &str)> {
+    use portcullis_auth::CertField as F;
+    [
+        (F::SubjectCn, &spec.subject_cn),
+        (F::SubjectO, &spec.subject_o),
+        (F::SubjectOu, &spec.subject_ou),
+        (F::SanDns, &spec.san_dns),
+        (F::SanUri, &spec.san_uri),
+        (F::SanEmail, &spec.san_email),
+    ]
+    .into_iter()
+    .filter_map(|(field, text)| Some((field, text.as_deref()?)))
 }
 
 impl Compiler<'_> {
@@ -115,7 +141,8 @@ impl Compiler<'_> {
         };
         Some(
             portcullis_auth::JwtPolicy::new(issuer, mapping, CredentialSource::process())
-                .with_brute_force(self.brute_force),
+                .with_brute_force(self.brute_force)
+                .with_certificate_binding(certificate_bound(spec.certificate_bound)),
         )
     }
 
@@ -191,8 +218,40 @@ impl Compiler<'_> {
         };
         Some(
             portcullis_auth::IntrospectionPolicy::new(introspector, mapping, CredentialSource::process())
-                .with_brute_force(self.brute_force),
+                .with_brute_force(self.brute_force)
+                .with_certificate_binding(certificate_bound(spec.certificate_bound)),
         )
+    }
+
+    pub(super) fn mtls_identity(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        spec: &MtlsIdentitySpec,
+    ) -> portcullis_auth::MtlsIdentityPolicy {
+        use portcullis_auth::{CertPattern, CertRule, CertRuleError};
+        let mut rules = Vec::new();
+        for (i, rule) in spec.rules.iter().enumerate() {
+            let here = format!("{path}.rules[{i}]");
+            let (mut patterns, mut broken) = (Vec::new(), false);
+            for (field, text) in cert_patterns(&rule.matches) {
+                match CertPattern::parse(field, text) {
+                    Ok(pattern) => patterns.push((field, pattern)),
+                    Err(err) => {
+                        broken = true;
+                        self.error(at, format!("{here}.match.{}", field.key()), err.to_string());
+                    }
+                }
+            }
+            match CertRule::new(patterns, &rule.consumer, rule.groups.clone()) {
+                Ok(compiled) if !broken => rules.push(compiled),
+                Err(err @ CertRuleError::Consumer(_)) => self.error(at, format!("{here}.consumer"), err.to_string()),
+                Err(err) if !broken => self.error(at, format!("{here}.match"), err.to_string()),
+                // A pattern did not parse: reported above.
+                Ok(_) | Err(_) => {}
+            }
+        }
+        portcullis_auth::MtlsIdentityPolicy::new(CredentialSource::process()).with_rules(rules)
     }
 
     pub(super) fn api_key(&mut self, at: Option<Location>, path: &str, spec: &ApiKeySpec) -> Option<ApiKeyPolicy> {
@@ -323,6 +382,7 @@ routes:
         groups_claim: groups
         claims_to_headers: {{ tenant: X-Tenant }}
         forward_credentials: true
+        certificate_bound: required
       - type: authorize
         scopes: [orders:read]
 "
@@ -353,5 +413,45 @@ routes:
         let without_secret = GOOD.replace("        client_secret: file:client.secret\n", "");
         let errors = load(&dir, &without_secret).err().unwrap();
         assert!(errors.iter().any(|e| e.message.contains("client_secret")), "{errors:#?}");
+    }
+
+    fn mtls_rules(rules: &str) -> String {
+        format!("      - type: mtls_identity\n        rules:\n{rules}")
+    }
+
+    #[test]
+    fn mtls_identity_rules_compile_and_bad_ones_are_named() {
+        let dir = Dir::new("mtls-rules");
+        let good = mtls_rules(
+            "          - match: { san_uri: \"spiffe://example.org/ns/payments/sa/*\" }
+            consumer: con_abc
+          - match: { subject_cn: billing.internal, subject_o: Example, san_dns: \"*.x\" }
+            consumer: con_def
+            groups: [billing]
+",
+        );
+        let errors = load(&dir, &good).err().unwrap();
+        let at = "routes[0].policies[0].rules";
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].path, format!("{at}[1].match.san_dns"));
+        load(&dir, &good.replace("\"*.x\"", "x.example.org")).unwrap();
+        let rule = |m: &str, consumer: &str| {
+            mtls_rules(&format!("          - match: {m}\n            consumer: {consumer}\n"))
+        };
+        expect_error(&dir, &rule("{}", "con_a"), &format!("{at}[0].match"), "at least one of subject_cn");
+        expect_error(&dir, &rule("{ san_uri: \"spiffe://x/*/a\" }", "con_a"), &format!("{at}[0].match.san_uri"), "`*`");
+        expect_error(&dir, &rule("{ subject_cn: \"\" }", "con_a"), &format!("{at}[0].match.subject_cn"), "empty");
+        expect_error(&dir, &rule("{ subject_cn: a }", "alice"), &format!("{at}[0].consumer"), "not a consumer id");
+        assert!(load(&dir, &rule("{ san_ip: 10.0.0.1 }", "con_a")).is_err(), "unknown match keys are refused");
+    }
+
+    #[test]
+    fn certificate_bound_is_off_optional_or_required() {
+        let dir = Dir::new("certificate-bound");
+        for mode in ["off", "\"off\"", "optional", "required"] {
+            load(&dir, &format!("{GOOD}        certificate_bound: {mode}\n")).unwrap();
+        }
+        let errors = load(&dir, &format!("{GOOD}        certificate_bound: sometimes\n")).err().unwrap();
+        assert!(errors.iter().any(|e| e.message.contains("off, optional or required")), "{errors:#?}");
     }
 }

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unused_imports, unreachable_pub)]
 
+pub mod mtls;
 pub mod plane;
 
 pub use portcullis_test_support::gateway::Gateway;
@@ -38,6 +39,23 @@ pub const CATCH_ALL: &str = "  - name: all
     prefix: /
     upstream: app
 ";
+
+/// The `credential` fields of the access-log lines (of `log`) whose reason is `reason`.
+pub fn credentials_logged(log: &str, reason: &str) -> Vec<String> {
+    log.lines()
+        .map(json)
+        .filter(|line| line["reason"] == reason)
+        .filter_map(|line| line["credential"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The masked fingerprint the gateway logs for a presented token:
+/// `sha256:` and the first 8 hex digits of its SHA-256.
+pub fn short_sha256(token: &str) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(token.as_bytes());
+    format!("sha256:{}", hash.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>())
+}
 
 /// Parses an access-log line.
 pub fn json(line: &str) -> serde_json::Value {
