@@ -392,7 +392,7 @@ pub struct JwtSpec {
     /// Claims copied to upstream headers: claim name → header name.
     #[serde(default)]
     pub claims_to_headers: std::collections::BTreeMap<String, String>,
-    /// RFC 8705 certificate binding (`off`, `optional`, `required`; default `off`).
+    /// RFC 8705 certificate binding (`off`, `optional`, `required`; default `optional`).
     #[serde(default)]
     pub certificate_bound: CertificateBoundSpec,
     /// Pass `Authorization` on to the upstream (default: removed).
@@ -404,9 +404,10 @@ pub struct JwtSpec {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum CertificateBoundSpec {
     /// `cnf` is not looked at.
-    #[default]
     Off,
-    /// Bound tokens need their client certificate; unbound ones pass.
+    /// Bound tokens need their client certificate; unbound ones pass (the default:
+    /// a bound token is worth nothing to whoever steals it, at no cost to others).
+    #[default]
     Optional,
     /// Every token must be bound and come with its client certificate.
     Required,
@@ -466,7 +467,7 @@ pub struct IntrospectionSpec {
     /// Members copied to upstream headers: member name → header name.
     #[serde(default)]
     pub claims_to_headers: std::collections::BTreeMap<String, String>,
-    /// RFC 8705 certificate binding (`off`, `optional`, `required`; default `off`).
+    /// RFC 8705 certificate binding (`off`, `optional`, `required`; default `optional`).
     #[serde(default)]
     pub certificate_bound: CertificateBoundSpec,
     /// Pass `Authorization` on to the upstream (default: removed).
