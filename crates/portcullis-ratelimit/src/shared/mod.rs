@@ -1,8 +1,10 @@
 //! Counters shared by every gateway of a cluster, in Redis or Redis
-//! Cluster: one server-side script per limit decides and counts atomically
-//! on the server's clock; the scripts of one request go out together on one
-//! multiplexed connection (one round trip); when another limit refuses, the
-//! admitted ones are given back. After a failure the store is skipped for
+//! Cluster: a server-side script decides and counts atomically on the
+//! server's clock. With one server, one call decides all of a request's
+//! limits and counts only if all admit; with a cluster (keys in different
+//! slots) one call per limit goes out together on the multiplexed
+//! connection (one round trip), and when one refuses, the admitted ones are
+//! given back. After a failure the store is skipped for
 //! a while (no request waits on a dead server), and each limit falls back
 //! as configured.
 
@@ -71,10 +73,18 @@ impl Connection {
         }
     }
 
-    async fn run(&self, script: &redis::Script, key: &str, args: &[String]) -> redis::RedisResult<[u64; 5]> {
-        let mut call = script.key(key);
-        for arg in args {
-            call.arg(arg);
+    /// Runs the decision script for `keys` with their `args`: five numbers per key.
+    async fn run(
+        &self,
+        script: &redis::Script,
+        op: &str,
+        keys: &[RedisKey],
+        args: &[Args],
+    ) -> redis::RedisResult<Vec<u64>> {
+        let mut call = script.prepare_invoke();
+        call.arg(op);
+        for (key, a) in keys.iter().zip(args) {
+            call.key(&key[..]).arg(a.algorithm).arg(a.values[0]).arg(a.values[1]).arg(a.values[2]);
         }
         self.invoke(&call).await
     }
@@ -175,8 +185,10 @@ impl SharedCounters {
         Ok(Connection::Single(ConnectionManager::new_with_config(client, config).await?))
     }
 
-    /// Decides every limit for one request together: all are counted in
-    /// one round trip, and if any refuses, the others are given back.
+    /// Decides every limit for one request together, in one round trip.
+    /// One server: one script call for all, counting only if all admit.
+    /// Redis Cluster (keys in different slots): one call per limit, sent
+    /// together, and if any refuses, the others are given back.
     pub(crate) async fn decide_all(&self, checks: &[(SharedKey, &Algorithm)]) -> Result<Vec<Decision>, Unavailable> {
         let now_ms = self.now_ms();
         if let Some(decisions) = self.prechecked(checks, now_ms) {
@@ -186,21 +198,31 @@ impl SharedCounters {
             return Err(Unavailable);
         }
         let wall = Timestamp::now();
-        let calls: Vec<(String, Vec<String>)> =
-            checks.iter().map(|(key, alg)| (redis_key(*key), arguments("take", alg, wall))).collect();
+        let keys: Vec<RedisKey> = checks.iter().map(|(key, _)| redis_key(*key)).collect();
+        let args: Vec<Args> = checks.iter().map(|(_, alg)| Args::of(alg, wall)).collect();
         let replies = self
-            .call(|connection| {
-                futures_util::future::try_join_all(
-                    calls.iter().map(|(key, args)| connection.run(&self.script, key, args)),
-                )
+            .call(|connection| async {
+                if !self.settings.cluster {
+                    return connection.run(&self.script, "take", &keys, &args).await;
+                }
+                let one_each = keys.iter().zip(&args).map(|(key, a)| {
+                    connection.run(&self.script, "take", std::slice::from_ref(key), std::slice::from_ref(a))
+                });
+                Ok(futures_util::future::try_join_all(one_each).await?.concat())
             })
             .await?;
         if !self.healthy.swap(true, Ordering::Relaxed) {
             tracing::warn!("Shared rate-limit counters are reachable again; limits count together again.");
         }
+        let replies: Vec<[u64; 5]> = replies.chunks_exact(5).filter_map(|c| c.try_into().ok()).collect();
+        if replies.len() != checks.len() {
+            return Err(self.failed("an answer of the wrong length"));
+        }
         let decisions: Vec<Decision> = replies.iter().map(decision).collect();
         if decisions.iter().any(|d| !d.allowed) {
-            self.give_back(checks, &calls, &decisions, wall);
+            if self.settings.cluster {
+                self.give_back(&keys, &args, &decisions);
+            }
             if let Some(precheck) = &self.precheck {
                 for ((key, _), (d, reply)) in checks.iter().zip(decisions.iter().zip(&replies)) {
                     if !d.allowed {
@@ -214,10 +236,12 @@ impl SharedCounters {
 
     /// What `alg` would answer for `key` now, counting nothing.
     pub(crate) async fn peek(&self, key: SharedKey, alg: &Algorithm) -> Result<Decision, Unavailable> {
-        let args = arguments("peek", alg, Timestamp::now());
-        let reply =
-            self.call(|connection| async move { connection.run(&self.script, &redis_key(key), &args).await }).await?;
-        Ok(decision(&reply))
+        let (keys, args) = ([redis_key(key)], [Args::of(alg, Timestamp::now())]);
+        let reply = self.call(|connection| connection.run(&self.script, "peek", &keys, &args)).await?;
+        match <[u64; 5]>::try_from(reply.as_slice()) {
+            Ok(reply) => Ok(decision(&reply)),
+            Err(_) => Err(self.failed("an answer of the wrong length")),
+        }
     }
 
     /// Deletes `key`'s counter (and this gateway's remembered refusal of it). Whether Redis held it.
@@ -228,7 +252,7 @@ impl SharedCounters {
         let deleted: u64 = self
             .call(|connection| async move {
                 let mut del = redis::cmd("DEL");
-                del.arg(redis_key(key));
+                del.arg(&redis_key(key)[..]);
                 connection.query(&del).await
             })
             .await?;
@@ -266,22 +290,12 @@ impl SharedCounters {
         })
     }
 
-    /// Returns what the admitted limits counted for a refused request, without making the client wait.
-    fn give_back(
-        &self,
-        checks: &[(SharedKey, &Algorithm)],
-        calls: &[(String, Vec<String>)],
-        d: &[Decision],
-        wall: Timestamp,
-    ) {
+    /// Returns what the admitted limits counted for a refused request (in
+    /// a cluster, where they were counted one by one), without making the client wait.
+    fn give_back(&self, keys: &[RedisKey], args: &[Args], d: &[Decision]) {
         let Some(connection) = self.connection.get() else { return };
-        let refunds: Vec<(String, Vec<String>)> = checks
-            .iter()
-            .zip(calls)
-            .zip(d)
-            .filter(|(_, d)| d.allowed)
-            .map(|(((_, alg), (key, _)), _)| (key.clone(), arguments("give", alg, wall)))
-            .collect();
+        let refunds: Vec<(RedisKey, Args)> =
+            keys.iter().zip(args).zip(d).filter(|(_, d)| d.allowed).map(|((key, a), _)| (*key, *a)).collect();
         if refunds.is_empty() {
             return;
         }
@@ -292,7 +306,9 @@ impl SharedCounters {
         let script = self.script.clone();
         let timeout = self.settings.timeout;
         tokio::spawn(async move {
-            let runs = refunds.iter().map(|(key, args)| connection.run(&script, key, args));
+            let runs = refunds
+                .iter()
+                .map(|(key, a)| connection.run(&script, "give", std::slice::from_ref(key), std::slice::from_ref(a)));
             if let Ok(Err(e)) = tokio::time::timeout(timeout, futures_util::future::try_join_all(runs)).await {
                 tracing::debug!(error = %e, "Could not give back a refused request's count.");
             }
@@ -338,12 +354,16 @@ fn untouched(alg: &Algorithm) -> Decision {
     Decision { allowed: true, quota, remaining: quota, reset: 0, retry_after: 0 }
 }
 
-fn redis_key(key: SharedKey) -> String {
-    let mut out = String::with_capacity(KEY_PREFIX.len() + 32);
-    out.push_str(KEY_PREFIX);
-    for b in key.0 {
-        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+/// `portcullis:rl:` and 32 hex digits.
+type RedisKey = [u8; 46];
+
+fn redis_key(key: SharedKey) -> RedisKey {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 46];
+    out[..KEY_PREFIX.len()].copy_from_slice(KEY_PREFIX.as_bytes());
+    for (i, b) in key.0.iter().enumerate() {
+        out[KEY_PREFIX.len() + 2 * i] = HEX[usize::from(b >> 4)];
+        out[KEY_PREFIX.len() + 2 * i + 1] = HEX[usize::from(b & 15)];
     }
     out
 }
@@ -352,20 +372,29 @@ fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
 }
 
-/// The script's arguments for `op` (`take` or `give`) under `alg`.
-fn arguments(op: &str, alg: &Algorithm, wall: Timestamp) -> Vec<String> {
-    match alg {
-        Algorithm::Gcra { rate, burst } => {
-            let interval = (micros(rate.period) / rate.count.max(1)).max(1);
-            vec![op.into(), "gcra".into(), interval.to_string(), burst.max(&1).to_string()]
-        }
-        Algorithm::SlidingWindow(rate) => {
-            vec![op.into(), "window".into(), micros(rate.period).to_string(), rate.count.to_string()]
-        }
-        Algorithm::Quota(q) => {
-            let start = q.period_start(wall).unwrap_or(0);
-            let end = q.period_end(start).unwrap_or(start + 86_400);
-            vec![op.into(), "quota".into(), start.to_string(), end.to_string(), q.limit.to_string()]
+/// One limit's arguments to the script: the algorithm and three numbers.
+#[derive(Debug, Clone, Copy)]
+struct Args {
+    algorithm: &'static str,
+    values: [i64; 3],
+}
+
+impl Args {
+    fn of(alg: &Algorithm, wall: Timestamp) -> Self {
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        match alg {
+            Algorithm::Gcra { rate, burst } => {
+                let interval = (micros(rate.period) / rate.count.max(1)).max(1);
+                Self { algorithm: "gcra", values: [int(interval), int((*burst).max(1)), 0] }
+            }
+            Algorithm::SlidingWindow(rate) => {
+                Self { algorithm: "window", values: [int(micros(rate.period)), int(rate.count), 0] }
+            }
+            Algorithm::Quota(q) => {
+                let start = q.period_start(wall).unwrap_or(0);
+                let end = q.period_end(start).unwrap_or(start + 86_400);
+                Self { algorithm: "quota", values: [start, end, int(q.limit)] }
+            }
         }
     }
 }
