@@ -20,6 +20,8 @@
 #   BENCH_OUT                  output directory (default bench/out; this script writes BENCH_OUT/limits)
 #   NOISE_LIMIT RETRIES NOISE_BUDGET  as for bench/run.sh (0.15 cores, 2 repeats, 240 s; QUICK: 30 s)
 #   MAX_SECONDS                stop starting new runs after this long (default 1200; QUICK: 180)
+#   PERF                       after the rounds, profile the gateway with perf for PERF seconds in open, local
+#                              and redis (perf record --call-graph dwarf; e.g. ROUNDS=0 ACCURACY_SECONDS=0 PERF=8)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,6 +39,7 @@ MAX_SECONDS="${MAX_SECONDS:-$(quick_or 180 1200)}"
 
 DRIVER_PY=limits.py
 EXTRA_TOOLS=(redis-server)
-DRIVER_ARGS=(--redis-core "${REDIS_CORE:-1}" --accuracy-seconds "${ACCURACY_SECONDS:-$(quick_or 3 10)}")
+DRIVER_ARGS=(--redis-core "${REDIS_CORE:-1}" --accuracy-seconds "${ACCURACY_SECONDS:-$(quick_or 3 10)}"
+    ${PERF:+--perf "$PERF"})
 # shellcheck source=bench/driver.sh
 source "$BENCH_DIR/driver.sh"

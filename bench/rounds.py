@@ -271,6 +271,85 @@ def failed_runs_section(runs: list[Run]) -> list[str]:
     return L + [""]
 
 
+# --------------------------------------------------------------------------- profile
+
+
+def profile(args, gw: B.Server, scenarios: list[str], patterns: dict[str, list[tuple[str, tuple[str, ...]]]],
+            wrk_cmd: Callable[[str, int], list[str]]) -> list[dict]:
+    """perf record (--call-graph dwarf, args.perf_freq Hz) of the gateway for args.perf seconds while wrk
+    (`wrk_cmd(scenario, seconds)`) drives each scenario; for each (label, substrings) of patterns[scenario]
+    the inclusive share of the first symbol containing all the substrings, and the top functions by own
+    samples."""
+    out = []
+    perf = shutil.which("perf")
+    if not perf:
+        log("perf not found: no profile")
+        return out
+    for sc in scenarios:
+        data = args.run_dir / f"perf-{sc}.data"
+        secs = int(args.perf)
+        wrk = B.spawn(wrk_cmd(sc, secs + 3), subprocess.DEVNULL, subprocess.DEVNULL)
+        entry: dict = {"scenario": sc, "seconds": secs}
+        try:
+            time.sleep(1.5)
+            rec = subprocess.run([perf, "record", "-q", "-F", str(args.perf_freq), "--call-graph", "dwarf,16384",
+                                  "-p", str(gw.proc.pid), "-o", str(data), "--", "sleep", str(secs)],
+                                 capture_output=True, text=True, timeout=secs + 60)
+            if rec.returncode != 0:
+                entry["error"] = f"perf record exited {rec.returncode}: {rec.stderr.strip()[-300:]}"
+        finally:
+            try:
+                wrk.wait(timeout=secs + 30)
+            except subprocess.TimeoutExpired:
+                pass
+            B.stop(wrk)
+        if "error" not in entry:
+            rep_ = subprocess.run([perf, "report", "-i", str(data), "--children", "--sort", "symbol", "-g", "none",
+                                   "--stdio", "--percent-limit", "0"], capture_output=True, text=True, timeout=900)
+            rows = []
+            for line in rep_.stdout.splitlines():
+                parts = line.split(None, 3)
+                if len(parts) == 4 and parts[0].endswith("%") and parts[1].endswith("%"):
+                    try:
+                        rows.append((float(parts[0][:-1]), float(parts[1][:-1]), parts[3].strip()))
+                    except ValueError:
+                        continue
+            m = next((ln for ln in rep_.stdout.splitlines() if ln.startswith("# Samples")), "")
+            entry["samples"] = m.strip("# ").strip()
+            entry["shares"] = [
+                {"label": label, "pattern": " … ".join(pats),
+                 "children_pct": max([c for c, _, sym in rows if all(p_ in sym for p_ in pats)], default=0.0)}
+                for label, pats in patterns.get(sc, [])]
+            entry["top_self"] = [{"self_pct": s_, "symbol": sym[:160]} for _, s_, sym in
+                                 sorted(rows, key=lambda r: -r[1])[:12]]
+            log(f"profile {sc}: " + "; ".join(f"{x['label'].strip()} {x['children_pct']:.1f}%"
+                                                for x in entry["shares"]) + f" ({entry['samples']})")
+        else:
+            log(f"profile {sc}: {entry['error']}")
+        out.append(entry)
+    return out
+
+
+def profile_section(entries: list[dict] | None) -> list[str]:
+    """The report's profile table (empty without a profile)."""
+    if not entries:
+        return []
+    L = []
+    L.append("## Profile (perf, inclusive share of the gateway's CPU samples)\n")
+    L.append("`perf record -F <freq> --call-graph dwarf` of the gateway process while wrk drives the "
+             "scenario; `perf report --children`: the share of samples with the function on the stack.\n")
+    L.append("| scenario | function | inclusive share | samples |")
+    L.append("|---|---|---:|---|")
+    for e in entries:
+        if e.get("error"):
+            L.append(f"| {e['scenario']} | {e['error']} | | |")
+        for x in e.get("shares", []):
+            L.append(f"| {e['scenario']} | {x['label']} | {x['children_pct']:.1f}% | "
+                     f"{e.get('samples', '')} |")
+    L.append("")
+    return L
+
+
 # --------------------------------------------------------------------------- configs
 
 
