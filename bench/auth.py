@@ -5,7 +5,8 @@ two JWT routes (RS256, ES256), side by side in one run (driver; started by
 bench/auth.sh; results are recorded in bench/RESULTS.md).
 
 Python 3.11 standard library only, plus the openssl CLI (keys and JWT
-signatures). The process, CPU and wrk helpers come from bench.py.
+signatures). The process, CPU and wrk helpers come from bench.py, the measured run and
+the rounds loop from rounds.py, the admin-API flow from provision.py.
 Everything listens on 127.0.0.1; every load run is bounded by wrk's -d and
 the whole run by --max-seconds; every process this script starts is stopped
 in a finally block (and its pid is written to OUT/run/pids so auth.sh's EXIT
@@ -29,25 +30,23 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime as _dt
-import hashlib
-import hmac
 import http.client
 import json
 import os
 import secrets
 import shutil
-import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench as B  # noqa: E402  (process, CPU, wrk and statistics helpers)
+import provision as P  # noqa: E402  (admin bootstrap and API keys through the admin API)
+import rounds as R  # noqa: E402  (one measured run, the rounds loop, the report's machine lines)
+from rounds import Run, cost, pct  # noqa: E402
 
 HOST = B.HOST
 PORT_UPSTREAM = B.BASE + 400
@@ -55,7 +54,6 @@ PORT_GATEWAY = B.BASE + 401
 PORT_ADMIN = B.BASE + 402
 ISSUER = "https://issuer.bench.invalid"
 AUDIENCE = "bench-api"
-ADMIN_NAME = "bench"
 
 # More distinct tokens than the gateway remembers (MAX_REMEMBERED = 50,000 in
 # crates/portcullis-auth/src/jwt.rs): cycled in order, every request misses that cache
@@ -233,109 +231,7 @@ def tamper(token: str) -> str:
     return f"{head}.{b64u(bytes(raw))}"
 
 
-# --------------------------------------------------------------------------- admin API
-
-
-def totp(secret_b32: str, unix: float) -> str:
-    """RFC 6238 TOTP: HMAC-SHA1, 30 s steps, 6 digits (RFC 4226 dynamic truncation)."""
-    key = base64.b32decode(secret_b32.upper() + "=" * (-len(secret_b32) % 8))
-    mac = hmac.new(key, struct.pack(">Q", int(unix) // 30), hashlib.sha1).digest()
-    off = mac[-1] & 0x0F
-    return f"{(struct.unpack('>I', mac[off:off + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
-
-
-class Admin:
-    """The admin API over plain HTTP on 127.0.0.1: keeps the session cookie and the CSRF token."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.cookie: str | None = None
-        self.csrf: str | None = None
-
-    def call(self, method: str, path: str, body: dict | None = None, expect: int | tuple = 200) -> dict:
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=30)
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if self.cookie:
-            headers["Cookie"] = self.cookie
-        if self.csrf and method != "GET":
-            headers["X-CSRF-Token"] = self.csrf
-        try:
-            conn.request(method, "/admin/v1" + path, body=data, headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-            for k, v in resp.getheaders():
-                if k.lower() == "set-cookie":
-                    pair = v.split(";", 1)[0].strip()
-                    self.cookie = pair if pair.split("=", 1)[-1] else None
-        finally:
-            conn.close()
-        try:
-            js = json.loads(raw) if raw else {}
-        except ValueError:
-            js = {"raw": raw.decode(errors="replace")[:300]}
-        if isinstance(js, dict) and js.get("csrf_token"):
-            self.csrf = js["csrf_token"]
-        ok = (expect,) if isinstance(expect, int) else expect
-        if resp.status not in ok:
-            raise RuntimeError(f"admin {method} {path}: {resp.status} (expected {expect}): {js}")
-        return js
-
-
-def bootstrap(binary: str, conf: Path) -> str:
-    p = subprocess.run([binary, "admin", "bootstrap", "--config", str(conf), "--name", ADMIN_NAME],
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    if p.returncode != 0:
-        raise RuntimeError(f"portcullis admin bootstrap failed ({p.returncode}):\n{p.stdout}{p.stderr}")
-    return p.stdout.strip().splitlines()[-1].strip()
-
-
-def provision_api_key(one_time_password: str) -> tuple[str, dict]:
-    """Login, password change, TOTP enrolment, then a consumer, an app and an api_key credential.
-    Returns the key and a summary of the flow (no secrets)."""
-    a = Admin(PORT_ADMIN)
-    steps = {}
-    login = a.call("POST", "/login", {"name": ADMIN_NAME, "password": one_time_password})
-    steps["login"] = f"200, duty {login.get('duty')}"
-    new_password = "Perf-run-" + secrets.token_urlsafe(18) + "-7x!"  # must not contain the user name
-    a.call("POST", "/me/password", {"current_password": one_time_password, "new_password": new_password},
-           expect=(200, 204))
-    steps["password"] = "changed"
-    enrol = a.call("POST", "/me/totp", {}, expect=(200, 201))
-    secret = enrol["secret"]
-    confirmed = None
-    for attempt in range(3):  # a code at a step boundary may be refused once; the next step's works
-        code = totp(secret, time.time())
-        try:
-            confirmed = a.call("POST", "/me/totp/confirm", {"secret": secret, "code": code})
-            break
-        except RuntimeError as e:
-            if attempt == 2:
-                raise
-            log(f"  TOTP confirm refused ({e}); retrying at the next step")
-            time.sleep(31 - time.time() % 30)
-    steps["totp"] = f"confirmed, {len(confirmed.get('recovery_codes', []))} recovery codes"
-    consumer = a.call("POST", "/consumers", {"name": "bench-consumer"}, expect=201)
-    app = a.call("POST", f"/consumers/{consumer['id']}/apps", {"name": "wrk"}, expect=201)
-    cred = a.call("POST", f"/apps/{app['id']}/credentials", {"kind": "api_key"}, expect=201)
-    steps.update(consumer=consumer["id"], app=app["id"], credential=cred.get("credential", {}).get("id"))
-    return cred["secret"], steps
-
-
 # --------------------------------------------------------------------------- configs
-
-
-def upstream_conf(prefix: Path) -> str:
-    small = B.SMALL_BODY.replace("'", "\\'").replace("\n", "\\n")
-    return B.nginx_common(prefix, f"""    access_log off;
-    server {{
-        listen {HOST}:{PORT_UPSTREAM} reuseport backlog=4096;
-        default_type application/json;
-        location / {{ return 200 '{small}'; }}
-    }}""")
 
 
 def gateway_conf(prefix: Path, keys: dict[str, Path]) -> str:
@@ -343,30 +239,10 @@ def gateway_conf(prefix: Path, keys: dict[str, Path]) -> str:
         return (f"      - type: jwt\n        issuer: {ISSUER}\n        audiences: [{AUDIENCE}]\n"
                 f"        algorithms: [{alg}]\n        keys: [{pub}]\n")
 
-    def route(name: str, policies: str = "") -> str:
-        text = f"  - name: {name}\n    prefix: /{name}\n    methods: [GET]\n    upstream: up\n"
-        return text + (f"    policies:\n{policies}" if policies else "")
-
+    route = R.route
     routes = (route("open") + route("key", "      - type: api_key\n") + route("rs256", jwt("RS256", keys["rs256_pub"]))
               + route("es256", jwt("ES256", keys["es256_pub"])))
-    return f"""# generated by bench/auth.py: defaults except the access-log path, the admin plane's
-# listener and data directory, and cheap admin password hashing (setup speed only)
-workers: 1
-listeners:
-  - name: public
-    listen: {HOST}:{PORT_GATEWAY}
-upstream_allowlist: [127.0.0.1/32]
-upstreams:
-  - name: up
-    targets: [http://{HOST}:{PORT_UPSTREAM}]
-routes:
-{routes}access_log:
-  path: {prefix}/access.log
-data_dir: {prefix}/data
-admin:
-  listen: {HOST}:{PORT_ADMIN}
-  password_hashing: {{ memory: 8MiB, iterations: 1, parallelism: 1 }}
-"""
+    return R.gateway_conf("auth.py", prefix, PORT_GATEWAY, PORT_UPSTREAM, routes, PORT_ADMIN)
 
 
 # --------------------------------------------------------------------------- requests
@@ -400,13 +276,6 @@ def wrk_cmd(args, scenario: str, duration: int, creds: dict[str, str], latency: 
     for k, v in cred_header(cred, creds).items():
         cmd += ["-H", f"{k}: {v}"]
     return cmd + [url(scenario)]
-
-
-def masked(cmd: list[str], creds: dict[str, str]) -> str:
-    text = " ".join(f"'{c}'" if " " in c else c for c in cmd)
-    for name, value in creds.items():
-        text = text.replace(value, f"<{name}>")
-    return text
 
 
 def send(path: str, headers: dict) -> dict:
@@ -512,77 +381,9 @@ def preflight(access_log: Path, creds: dict[str, str], bad: dict[str, str]) -> t
 # --------------------------------------------------------------------------- runs
 
 
-@dataclass
-class Run:
-    round: int
-    scenario: str
-    command: str
-    rps: float = 0.0
-    requests: int = 0
-    warm_requests: int = 0
-    cpu_s: float = 0.0
-    req_per_cpu_s: float = float("nan")
-    cpu_util: float = 0.0
-    core1_util: float = 0.0
-    other_cpu: float = 0.0
-    steal: float = 0.0
-    p50_ms: float = float("nan")
-    p99_ms: float = float("nan")
-    errors: int = 0
-    non2xx: int = 0
-    socket_errors: str = ""
-    log_lines: int = -1
-    threads_cpu_s: dict = field(default_factory=dict)
-    attempts: int = 1
-    noisy: bool = False
-    wrk_output: str = ""
-    failure: str = ""
-
-
 def one_run(args, rnd: int, scenario: str, gw: B.Server, upstream: B.Server, creds: dict[str, str]) -> Run:
-    cmd = wrk_cmd(args, scenario, args.duration, creds)
-    run = Run(rnd, scenario, masked(cmd, creds))
-    try:
-        os.truncate(gw.access_log, 0)  # opened O_APPEND by Portcullis: the next line starts at 0
-        if args.warmup > 0:
-            wout, _, _ = B.run_wrk(wrk_cmd(args, scenario, args.warmup, creds, latency=False), args.warmup)
-            try:
-                run.warm_requests = B.parse_wrk(wout)["requests"]
-            except ValueError:
-                pass
-        pid = gw.proc.pid
-        th0 = B.thread_ticks(pid)
-        t0, u0, (b0, s0) = B.cpu_ticks([pid]), B.cpu_ticks(upstream.pids()), B.proc_stat()
-        out, rc, client_cpu = B.run_wrk(cmd, args.duration)
-        time.sleep(args.settle)  # the access-log thread finishes its backlog
-        t1, u1, (b1, s1) = B.cpu_ticks([pid]), B.cpu_ticks(upstream.pids()), B.proc_stat()
-        th1 = B.thread_ticks(pid)
-        run.threads_cpu_s = {k: (v - th0.get(k, 0)) / B.CLK_TCK for k, v in th1.items()}
-        for value in creds.values():
-            out = out.replace(value, "<credential>")
-        run.wrk_output = out
-        w = B.parse_wrk(out)
-        run.rps, run.requests, run.p50_ms, run.p99_ms = w["rps"], w["requests"], w["p50_ms"], w["p99_ms"]
-        run.errors, run.non2xx = w["errors"], w["non2xx"]
-        run.socket_errors = (f"connect {w['sock_connect']}, read {w['sock_read']}, "
-                             f"write {w['sock_write']}, timeout {w['sock_timeout']}")
-        run.cpu_s = (t1 - t0) / B.CLK_TCK
-        up_s = (u1 - u0) / B.CLK_TCK
-        el = w["elapsed_s"]
-        run.req_per_cpu_s = run.requests / run.cpu_s if run.cpu_s > 0 else float("nan")
-        run.cpu_util = run.cpu_s / el if el > 0 else float("nan")
-        run.core1_util = (client_cpu + up_s) / el if el > 0 else float("nan")
-        window = el + args.settle
-        run.other_cpu = max(0.0, (b1 - b0) / B.CLK_TCK - run.cpu_s - client_cpu - up_s) / window
-        run.steal = (s1 - s0) / B.CLK_TCK / window
-        run.log_lines = B.count_lines(gw.access_log)
-        if rc != 0:
-            run.failure = f"wrk exited {rc}"
-    except Exception as e:  # noqa: BLE001 - recorded and reported
-        run.failure = f"{type(e).__name__}: {e}"
-    if gw.proc.poll() is not None:
-        run.failure = (run.failure + "; " if run.failure else "") + f"portcullis exited with {gw.proc.returncode}"
-    return run
+    return R.measure(args, rnd, scenario, gw, lambda d, lat: wrk_cmd(args, scenario, d, creds, latency=lat),
+                     {"upstream": upstream}, creds)
 
 
 # --------------------------------------------------------------------------- profile
@@ -609,68 +410,7 @@ PROFILE: dict[str, list[tuple[str, tuple[str, ...]]]] = {
 }
 
 
-def profile(args, gw: B.Server, creds: dict[str, str], scenarios: list[str]) -> list[dict]:
-    """perf record (--call-graph dwarf) of the gateway for args.perf seconds while wrk drives each scenario;
-    the inclusive share of the policy's entry points, and the top functions by own samples."""
-    out = []
-    perf = shutil.which("perf")
-    if not perf:
-        log("perf not found: no profile")
-        return out
-    for sc in scenarios:
-        data = args.run_dir / f"perf-{sc}.data"
-        secs = int(args.perf)
-        wrk = B.spawn(wrk_cmd(args, sc, secs + 3, creds, latency=False), subprocess.DEVNULL, subprocess.DEVNULL)
-        entry: dict = {"scenario": sc, "seconds": secs}
-        try:
-            time.sleep(1.5)
-            rec = subprocess.run([perf, "record", "-q", "-F", str(args.perf_freq), "--call-graph", "dwarf,16384",
-                                  "-p", str(gw.proc.pid), "-o", str(data), "--", "sleep", str(secs)],
-                                 capture_output=True, text=True, timeout=secs + 60)
-            if rec.returncode != 0:
-                entry["error"] = f"perf record exited {rec.returncode}: {rec.stderr.strip()[-300:]}"
-        finally:
-            try:
-                wrk.wait(timeout=secs + 30)
-            except subprocess.TimeoutExpired:
-                pass
-            B.stop(wrk)
-        if "error" not in entry:
-            rep_ = subprocess.run([perf, "report", "-i", str(data), "--children", "--sort", "symbol", "-g", "none",
-                                   "--stdio", "--percent-limit", "0"], capture_output=True, text=True, timeout=900)
-            rows = []
-            for line in rep_.stdout.splitlines():
-                parts = line.split(None, 3)
-                if len(parts) == 4 and parts[0].endswith("%") and parts[1].endswith("%"):
-                    try:
-                        rows.append((float(parts[0][:-1]), float(parts[1][:-1]), parts[3].strip()))
-                    except ValueError:
-                        continue
-            m = next((ln for ln in rep_.stdout.splitlines() if ln.startswith("# Samples")), "")
-            entry["samples"] = m.strip("# ").strip()
-            entry["shares"] = [
-                {"label": label, "pattern": " … ".join(pats),
-                 "children_pct": max([c for c, _, sym in rows if all(p_ in sym for p_ in pats)], default=0.0)}
-                for label, pats in PROFILE.get(sc, [])]
-            entry["top_self"] = [{"self_pct": s_, "symbol": sym[:160]} for _, s_, sym in
-                                 sorted(rows, key=lambda r: -r[1])[:12]]
-            log(f"profile {sc}: " + "; ".join(f"{x['label'].strip()} {x['children_pct']:.1f}%"
-                                                for x in entry["shares"]) + f" ({entry['samples']})")
-        else:
-            log(f"profile {sc}: {entry['error']}")
-        out.append(entry)
-    return out
-
-
 # --------------------------------------------------------------------------- report
-
-
-def cost(x: float, base: float) -> float:
-    return 1 - x / base if base == base and x == x and base > 0 else float("nan")
-
-
-def pct(v: float, nd: int = 1) -> str:
-    return "n/a" if v != v else f"{100 * v:+.{nd}f}%"
 
 
 def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
@@ -822,27 +562,8 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
         L.append(f"| {c['what']} | GET {c['path']}, credential: {c['cred']} | {c['status']} ({c['expect']}) | "
                  f"{c['reason']} | {'; '.join(c['problems'])} |")
     L.append("")
-    if meta.get("profile"):
-        L.append("## Profile (perf, inclusive share of the gateway's CPU samples)\n")
-        L.append("`perf record -F <freq> --call-graph dwarf` of the gateway process while wrk drives the "
-                 "scenario; `perf report --children`: the share of samples with the function on the stack.\n")
-        L.append("| scenario | function | inclusive share | samples |")
-        L.append("|---|---|---:|---|")
-        for e in meta["profile"]:
-            if e.get("error"):
-                L.append(f"| {e['scenario']} | {e['error']} | | |")
-            for x in e.get("shares", []):
-                L.append(f"| {e['scenario']} | {x['label']} | {x['children_pct']:.1f}% | "
-                         f"{e.get('samples', '')} |")
-        L.append("")
-    bad = [r for r in runs if r.failure or r.errors]
-    if bad:
-        L.append("## Runs with errors or failures\n")
-        for r in bad:
-            L.append(f"- round {r.round + 1} {r.scenario}: {r.failure} errors={r.errors} non2xx={r.non2xx} "
-                     f"sockets=({r.socket_errors})\n  `{r.command}`")
-            L.append("  ```\n" + "\n".join("  " + x for x in r.wrk_output.strip().splitlines()) + "\n  ```")
-        L.append("")
+    L += R.profile_section(meta.get("profile"))
+    L += R.failed_runs_section(runs)
     return "\n".join(L) + "\n"
 
 
@@ -865,76 +586,22 @@ def report_only(path: Path) -> int:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--portcullis", required=True)
-    ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent)
-    ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
-    ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
-    ap.add_argument("--commit", default="", help="label for the binary's source commit")
-    ap.add_argument("--prebuilt", action="store_true")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--proxy-core", type=int, default=0)
-    ap.add_argument("--client-core", type=int, default=1)
-    ap.add_argument("--upstream-core", type=int, default=1)
-    ap.add_argument("--settle", type=float, default=0.5)
-    ap.add_argument("--noise-limit", type=float, default=0.15)
-    ap.add_argument("--retries", type=int, default=2)
-    ap.add_argument("--noise-budget", type=float, default=240)
-    ap.add_argument("--max-seconds", type=float, default=900, help="stop starting runs after this long")
+    ap = R.driver_args(__doc__, list(SCENARIOS), DEFAULT_SCENARIOS, rounds=5, duration=10, max_seconds=900)
     ap.add_argument("--perf", type=float, default=0, metavar="SECONDS",
                     help="after the rounds, profile the gateway with perf for this long per scenario (0: no)")
     ap.add_argument("--perf-freq", type=int, default=999)
-    ap.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
-                    help=f"comma list of {', '.join(SCENARIOS)} (default: {','.join(DEFAULT_SCENARIOS)})")
     ap.add_argument("--report-only", type=Path, metavar="JSON",
                     help="measure nothing: rewrite the report of an earlier run from its latest.json")
     args = ap.parse_args()
     if args.report_only:
         return report_only(args.report_only)
-    scenarios = [s for s in args.scenarios.split(",") if s]
-    for s in scenarios:
-        if s not in SCENARIOS:
-            ap.error(f"unknown scenario {s} (known: {', '.join(SCENARIOS)})")
+    scenarios = R.chosen_scenarios(ap, args, SCENARIOS)
 
     t_begin = time.monotonic()
-    args.run_dir = args.out / "run"
-    if args.run_dir.exists():
-        shutil.rmtree(args.run_dir)
-    args.run_dir.mkdir(parents=True)
-    B.PIDS_FILE = args.run_dir / "pids"
-    busy = B.listening_ports() & {PORT_UPSTREAM, PORT_GATEWAY, PORT_ADMIN}
-    if busy:
-        log(f"ports already in use: {sorted(busy)} (set BENCH_PORT_BASE to move them)")
+    if not R.prepare(args, {PORT_UPSTREAM, PORT_GATEWAY, PORT_ADMIN}):
         return 2
 
-    def on_signal(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-
-    meta = {
-        "date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "nproc": os.cpu_count(),
-        "cpu": next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                     if ln.startswith("model name")), "unknown"),
-        "kernel": os.uname().release,
-        "commit": args.commit or ("unknown (prebuilt binary)" if args.prebuilt else subprocess.run(
-            ["git", "-C", str(args.repo), "rev-parse", "--short", "HEAD"], capture_output=True,
-            text=True).stdout.strip()),
-        "binary": args.portcullis,
-        "binary_built": _dt.datetime.fromtimestamp(os.stat(args.portcullis).st_mtime).astimezone()
-        .strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "binary_sha256": hashlib.sha256(Path(args.portcullis).read_bytes()).hexdigest()[:16],
-        "nginx_version": B.cmd_version([args.nginx, "-v"]),
-        "wrk_version": B.cmd_version([args.wrk, "-v"]),
-        "openssl_version": B.cmd_version(["openssl", "version"]),
-    }
+    meta = R.machine_meta(args, openssl_version=B.cmd_version(["openssl", "version"]))
 
     runs: list[Run] = []
     checks: list[dict] = []
@@ -971,8 +638,8 @@ def main() -> int:
         # ---- upstream
         up_prefix = args.run_dir / "upstream"
         up_prefix.mkdir()
-        upstream = B.start_nginx(args.nginx, "upstream", up_prefix, upstream_conf(up_prefix), [PORT_UPSTREAM],
-                                 args.upstream_core)
+        upstream = B.start_nginx(args.nginx, "upstream", up_prefix, R.small_upstream_conf(up_prefix, PORT_UPSTREAM),
+                                 [PORT_UPSTREAM], args.upstream_core)
         log(f"upstream nginx pid {upstream.proc.pid} on {HOST}:{PORT_UPSTREAM} (core {args.upstream_core})")
 
         # ---- gateway: config, bootstrap, serve
@@ -986,7 +653,7 @@ def main() -> int:
             log(f"portcullis check refused {conf}:\n{chk.stdout}{chk.stderr}")
             return 1
         t = time.monotonic()
-        otp = bootstrap(args.portcullis, conf)
+        otp = P.bootstrap(args.portcullis, conf)
         t_boot = time.monotonic() - t
         err = open(gw_prefix / "stderr.log", "ab")
         p = B.spawn(["taskset", "-c", str(args.proxy_core), args.portcullis, "serve", "--config", str(conf)], err,
@@ -1002,7 +669,8 @@ def main() -> int:
 
         # ---- the API key, through the admin API
         t = time.monotonic()
-        creds["api_key"], steps = provision_api_key(otp)
+        keys_by_app, steps, _ = P.provision_api_keys(PORT_ADMIN, otp, ["wrk"])
+        creds["api_key"] = keys_by_app["wrk"]
         t_admin = time.monotonic() - t
         t_active = wait_key_active(creds["api_key"])
         meta["api_key_len"] = len(creds["api_key"])
@@ -1018,43 +686,18 @@ def main() -> int:
             log("pre-flight failed: not measuring (see above and " + str(gw_prefix / "stderr.log") + ")")
             return 1
 
-        plan = scenarios
-        total = len(plan) * args.rounds
-        n = 0
-        budget = float(args.noise_budget)
-        for rnd in range(args.rounds):
-            k = rnd % len(plan)
-            order = plan[k:] + plan[:k]
-            if rnd % 2:
-                order.reverse()
-            for sc in order:
-                n += 1
-                if time.monotonic() - t_begin > args.max_seconds:
-                    raise KeyboardInterrupt(f"--max-seconds {args.max_seconds:.0f} reached")
-                attempts = 0
-                while True:
-                    attempts += 1
-                    if budget > 0:
-                        budget -= B.wait_quiet(args.noise_limit, min(20.0, budget))
-                    r = one_run(args, rnd, sc, gw, upstream, creds)
-                    noisy = r.other_cpu + r.steal > args.noise_limit
-                    if r.failure or not noisy or attempts > args.retries or budget <= 0:
-                        break
-                    log(f"    r{rnd + 1} {sc}: other CPU {r.other_cpu:.2f} + steal {r.steal:.2f} cores; repeating")
-                    budget -= args.duration + args.warmup + 1
-                r.attempts, r.noisy = attempts, r.other_cpu + r.steal > args.noise_limit
-                runs.append(r)
-                flag = (f"  FAILED: {r.failure}" if r.failure else "") + ("  NOISY" if r.noisy else "") + \
-                       (f"  ERRORS {r.errors} (non2xx {r.non2xx}; {r.socket_errors})" if r.errors else "")
-                log(f"[{n:3d}/{total}] r{rnd + 1} {sc:11s} {r.rps:9,.0f} req/s {r.req_per_cpu_s:9,.0f} req/CPU-s "
-                    f"cpu {r.cpu_util:4.2f} p50 {r.p50_ms:6.3f} p99 {r.p99_ms:6.3f} ms core1 {r.core1_util:4.2f} "
-                    f"other {r.other_cpu:4.2f} steal {r.steal:4.2f}{flag}")
-                if gw.proc.poll() is not None:
-                    log("portcullis is gone; stderr:\n" + B._tail(gw_prefix / "stderr.log"))
-                    raise KeyboardInterrupt("portcullis exited")
+        def gone() -> str | None:
+            if gw.proc.poll() is None:
+                return None
+            log("portcullis is gone; stderr:\n" + B._tail(gw_prefix / "stderr.log"))
+            return "portcullis exited"
+
+        R.run_rounds(args, scenarios, t_begin, lambda rnd, sc: one_run(args, rnd, sc, gw, upstream, creds), gone,
+                     runs)
         meta["peak_rss_kib"] = B.status_kib(p.pid, "VmHWM")
         if args.perf > 0:
-            meta["profile"] = profile(args, gw, creds, [s for s in scenarios if s in PROFILE])
+            meta["profile"] = R.profile(args, gw, [s for s in scenarios if s in PROFILE], PROFILE,
+                                         lambda sc, secs: wrk_cmd(args, sc, secs, creds, latency=False))
         log(f"measured {len(runs)} runs in {time.monotonic() - t_begin:.0f}s")
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); writing what was measured")
@@ -1063,13 +706,7 @@ def main() -> int:
         shutil.rmtree(keydir, ignore_errors=True)
 
     report = summarize(args, runs, meta, checks)
-    (args.out / "latest.md").write_text(report)
-    (args.out / "latest.json").write_text(json.dumps(
-        {"meta": meta, "args": {k: str(v) for k, v in vars(args).items()}, "preflight": checks,
-         "runs": [asdict(r) for r in runs]}, indent=1))
-    print()
-    print(report)
-    print(f"written: {args.out / 'latest.md'} and {args.out / 'latest.json'}")
+    R.write_results(args, report, {"meta": meta, "preflight": checks, "runs": [asdict(r) for r in runs]})
     failed = any(r.failure or r.errors for r in runs) or any(c["problems"] for c in checks) or not checks
     return 1 if failed else 0
 

@@ -4,7 +4,7 @@ through routes with and without body inspection or rate limits (driver;
 started by bench/policies.sh, see bench/README.md "Policy benchmarks").
 
 Python 3.11 standard library only; the process, CPU and wrk helpers come
-from bench.py. Everything listens on 127.0.0.1; every load run is bounded by
+from bench.py, the measured run and the rounds loop from rounds.py. Everything listens on 127.0.0.1; every load run is bounded by
 wrk's -d and the whole run by --max-seconds; every process this script
 starts is stopped in a finally block (and its pid is written to
 OUT/run/pids so policies.sh's EXIT trap can stop it too).
@@ -19,20 +19,17 @@ baseline's req/CPU-s), paired within each round.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import hashlib
 import http.client
 import json
-import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rounds as R  # noqa: E402  (one measured run, the rounds loop, the report's machine lines)
+from rounds import Run, cost, pct  # noqa: E402
 import bench as B  # noqa: E402  (process, CPU, wrk and statistics helpers)
 
 HOST = B.HOST
@@ -247,75 +244,9 @@ def preflight(access_log: Path) -> tuple[list[dict], bool]:
 # --------------------------------------------------------------------------- runs
 
 
-@dataclass
-class Run:
-    round: int
-    scenario: str
-    command: str
-    rps: float = 0.0
-    requests: int = 0
-    warm_requests: int = 0
-    cpu_s: float = 0.0
-    req_per_cpu_s: float = float("nan")
-    cpu_util: float = 0.0
-    core1_util: float = 0.0
-    other_cpu: float = 0.0
-    steal: float = 0.0
-    p50_ms: float = float("nan")
-    p99_ms: float = float("nan")
-    errors: int = 0
-    non2xx: int = 0
-    socket_errors: str = ""
-    log_lines: int = -1
-    threads_cpu_s: dict = field(default_factory=dict)
-    attempts: int = 1
-    noisy: bool = False
-    wrk_output: str = ""
-    failure: str = ""
-
-
 def one_run(args, rnd: int, scenario: str, gw: B.Server, upstream: B.Server) -> Run:
-    cmd = wrk_cmd(args, scenario, args.duration)
-    run = Run(rnd, scenario, " ".join(cmd))
-    try:
-        os.truncate(gw.access_log, 0)  # opened O_APPEND by Portcullis: the next line starts at 0
-        if args.warmup > 0:
-            wout, _, _ = B.run_wrk(wrk_cmd(args, scenario, args.warmup, latency=False), args.warmup)
-            try:
-                run.warm_requests = B.parse_wrk(wout)["requests"]
-            except ValueError:
-                pass
-        pid = gw.proc.pid
-        th0 = B.thread_ticks(pid)
-        t0, u0, (b0, s0) = B.cpu_ticks([pid]), B.cpu_ticks(upstream.pids()), B.proc_stat()
-        out, rc, client_cpu = B.run_wrk(cmd, args.duration)
-        time.sleep(args.settle)  # the access-log thread finishes its backlog
-        t1, u1, (b1, s1) = B.cpu_ticks([pid]), B.cpu_ticks(upstream.pids()), B.proc_stat()
-        th1 = B.thread_ticks(pid)
-        run.threads_cpu_s = {k: (v - th0.get(k, 0)) / B.CLK_TCK for k, v in th1.items()}
-        run.wrk_output = out
-        w = B.parse_wrk(out)
-        run.rps, run.requests, run.p50_ms, run.p99_ms = w["rps"], w["requests"], w["p50_ms"], w["p99_ms"]
-        run.errors, run.non2xx = w["errors"], w["non2xx"]
-        run.socket_errors = (f"connect {w['sock_connect']}, read {w['sock_read']}, "
-                             f"write {w['sock_write']}, timeout {w['sock_timeout']}")
-        run.cpu_s = (t1 - t0) / B.CLK_TCK
-        up_s = (u1 - u0) / B.CLK_TCK
-        el = w["elapsed_s"]
-        run.req_per_cpu_s = run.requests / run.cpu_s if run.cpu_s > 0 else float("nan")
-        run.cpu_util = run.cpu_s / el if el > 0 else float("nan")
-        run.core1_util = (client_cpu + up_s) / el if el > 0 else float("nan")
-        window = el + args.settle
-        run.other_cpu = max(0.0, (b1 - b0) / B.CLK_TCK - run.cpu_s - client_cpu - up_s) / window
-        run.steal = (s1 - s0) / B.CLK_TCK / window
-        run.log_lines = B.count_lines(gw.access_log)
-        if rc != 0:
-            run.failure = f"wrk exited {rc}"
-    except Exception as e:  # noqa: BLE001 - recorded and reported
-        run.failure = f"{type(e).__name__}: {e}"
-    if gw.proc.poll() is not None:
-        run.failure = (run.failure + "; " if run.failure else "") + f"portcullis exited with {gw.proc.returncode}"
-    return run
+    return R.measure(args, rnd, scenario, gw, lambda d, lat: wrk_cmd(args, scenario, d, latency=lat),
+                     {"upstream": upstream})
 
 
 # --------------------------------------------------------------------------- report
@@ -327,14 +258,6 @@ def leaves(v) -> int:
     if isinstance(v, list):
         return sum(leaves(x) for x in v)
     return 1
-
-
-def cost(x: float, base: float) -> float:
-    return 1 - x / base if base == base and x == x and base > 0 else float("nan")
-
-
-def pct(v: float, nd: int = 1) -> str:
-    return "n/a" if v != v else f"{100 * v:+.{nd}f}%"
 
 
 def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
@@ -472,14 +395,7 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
         L.append(f"| {c['what'].strip()} | {c['method']} {c['path']}{' ' + c['ctype'] if c['ctype'] else ''}, body {c['body']} | "
                  f"{c['status']} ({c['expect']}) | {c['reason']} | {notes} |")
     L.append("")
-    bad = [r for r in runs if r.failure or r.errors]
-    if bad:
-        L.append("## Runs with errors or failures\n")
-        for r in bad:
-            L.append(f"- round {r.round + 1} {r.scenario}: {r.failure} errors={r.errors} non2xx={r.non2xx} "
-                     f"sockets=({r.socket_errors})\n  `{r.command}`")
-            L.append("  ```\n" + "\n".join("  " + x for x in r.wrk_output.strip().splitlines()) + "\n  ```")
-        L.append("")
+    L += R.failed_runs_section(runs)
     return "\n".join(L) + "\n"
 
 
@@ -502,77 +418,23 @@ def report_only(path: Path) -> int:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--portcullis", required=True)
-    ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent)
-    ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
-    ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
-    ap.add_argument("--commit", default="", help="label for the binary's source commit")
-    ap.add_argument("--prebuilt", action="store_true")
-    ap.add_argument("--rounds", type=int, default=8)
-    ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--proxy-core", type=int, default=0)
-    ap.add_argument("--client-core", type=int, default=1)
-    ap.add_argument("--upstream-core", type=int, default=1)
-    ap.add_argument("--settle", type=float, default=0.5)
-    ap.add_argument("--noise-limit", type=float, default=0.15)
-    ap.add_argument("--retries", type=int, default=2)
-    ap.add_argument("--noise-budget", type=float, default=240)
-    ap.add_argument("--max-seconds", type=float, default=1500, help="stop starting runs after this long")
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap = R.driver_args(__doc__, list(SCENARIOS), list(SCENARIOS), rounds=8, duration=5, max_seconds=1500)
     ap.add_argument("--report-only", type=Path, metavar="JSON",
                     help="measure nothing: rewrite the report of an earlier run from its latest.json")
     args = ap.parse_args()
     if args.report_only:
         return report_only(args.report_only)
-    scenarios = [s for s in args.scenarios.split(",") if s]
-    for s in scenarios:
-        if s not in SCENARIOS:
-            ap.error(f"unknown scenario {s} (known: {', '.join(SCENARIOS)})")
+    scenarios = R.chosen_scenarios(ap, args, SCENARIOS)
 
     t_begin = time.monotonic()
-    args.run_dir = args.out / "run"
-    if args.run_dir.exists():
-        shutil.rmtree(args.run_dir)
-    args.run_dir.mkdir(parents=True)
-    B.PIDS_FILE = args.run_dir / "pids"
+    if not R.prepare(args, {PORT_UPSTREAM, PORT_GATEWAY}):
+        return 2
     for sc in SCENARIOS:
         (args.run_dir / f"{sc}.lua").write_text(lua_script(sc))
-    busy = B.listening_ports() & {PORT_UPSTREAM, PORT_GATEWAY}
-    if busy:
-        log(f"ports already in use: {sorted(busy)} (set BENCH_PORT_BASE to move them)")
-        return 2
-
-    def on_signal(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
 
     jbody = (FIXTURES / "order.json").read_bytes()
-    meta = {
-        "date": _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "nproc": os.cpu_count(),
-        "cpu": next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                     if ln.startswith("model name")), "unknown"),
-        "kernel": os.uname().release,
-        "commit": args.commit or ("unknown (prebuilt binary)" if args.prebuilt else subprocess.run(
-            ["git", "-C", str(args.repo), "rev-parse", "--short", "HEAD"], capture_output=True,
-            text=True).stdout.strip()),
-        "binary": args.portcullis,
-        "binary_built": _dt.datetime.fromtimestamp(os.stat(args.portcullis).st_mtime).astimezone()
-        .strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "binary_sha256": hashlib.sha256(Path(args.portcullis).read_bytes()).hexdigest()[:16],
-        "nginx_version": B.cmd_version([args.nginx, "-v"]),
-        "wrk_version": B.cmd_version([args.wrk, "-v"]),
-        "json_bytes": len(jbody),
-        "json_leaves": leaves(json.loads(jbody)),
-        "xml_bytes": (FIXTURES / "order.xml").stat().st_size,
-    }
+    meta = R.machine_meta(args, json_bytes=len(jbody), json_leaves=leaves(json.loads(jbody)),
+                          xml_bytes=(FIXTURES / "order.xml").stat().st_size)
 
     runs: list[Run] = []
     checks: list[dict] = []
@@ -606,40 +468,13 @@ def main() -> int:
             log("pre-flight failed: not measuring (see above and " + str(gw_prefix / "stderr.log") + ")")
             return 1
 
-        plan = scenarios
-        total = len(plan) * args.rounds
-        n = 0
-        budget = float(args.noise_budget)
-        for rnd in range(args.rounds):
-            k = rnd % len(plan)
-            order = plan[k:] + plan[:k]
-            if rnd % 2:
-                order.reverse()
-            for sc in order:
-                n += 1
-                if time.monotonic() - t_begin > args.max_seconds:
-                    raise KeyboardInterrupt(f"--max-seconds {args.max_seconds:.0f} reached")
-                attempts = 0
-                while True:
-                    attempts += 1
-                    if budget > 0:
-                        budget -= B.wait_quiet(args.noise_limit, min(20.0, budget))
-                    r = one_run(args, rnd, sc, gw, upstream)
-                    noisy = r.other_cpu + r.steal > args.noise_limit
-                    if r.failure or not noisy or attempts > args.retries or budget <= 0:
-                        break
-                    log(f"    r{rnd + 1} {sc}: other CPU {r.other_cpu:.2f} + steal {r.steal:.2f} cores; repeating")
-                    budget -= args.duration + args.warmup + 1
-                r.attempts, r.noisy = attempts, r.other_cpu + r.steal > args.noise_limit
-                runs.append(r)
-                flag = (f"  FAILED: {r.failure}" if r.failure else "") + ("  NOISY" if r.noisy else "") + \
-                       (f"  ERRORS {r.errors} (non2xx {r.non2xx}; {r.socket_errors})" if r.errors else "")
-                log(f"[{n:3d}/{total}] r{rnd + 1} {sc:18s} {r.rps:9,.0f} req/s {r.req_per_cpu_s:9,.0f} req/CPU-s "
-                    f"cpu {r.cpu_util:4.2f} p50 {r.p50_ms:6.3f} p99 {r.p99_ms:6.3f} ms core1 {r.core1_util:4.2f} "
-                    f"other {r.other_cpu:4.2f} steal {r.steal:4.2f}{flag}")
-                if gw.proc.poll() is not None:
-                    log("portcullis is gone; stderr:\n" + B._tail(gw_prefix / "stderr.log"))
-                    raise KeyboardInterrupt("portcullis exited")
+        def gone() -> str | None:
+            if gw.proc.poll() is None:
+                return None
+            log("portcullis is gone; stderr:\n" + B._tail(gw_prefix / "stderr.log"))
+            return "portcullis exited"
+
+        R.run_rounds(args, scenarios, t_begin, lambda rnd, sc: one_run(args, rnd, sc, gw, upstream), gone, runs)
         meta["peak_rss_kib"] = B.status_kib(p.pid, "VmHWM")
         log(f"measured {len(runs)} runs in {time.monotonic() - t_begin:.0f}s")
     except KeyboardInterrupt as e:
@@ -648,13 +483,7 @@ def main() -> int:
         B.stop_all()
 
     report = summarize(args, runs, meta, checks)
-    (args.out / "latest.md").write_text(report)
-    (args.out / "latest.json").write_text(json.dumps(
-        {"meta": meta, "args": {k: str(v) for k, v in vars(args).items()}, "preflight": checks,
-         "runs": [asdict(r) for r in runs]}, indent=1))
-    print()
-    print(report)
-    print(f"written: {args.out / 'latest.md'} and {args.out / 'latest.json'}")
+    R.write_results(args, report, {"meta": meta, "preflight": checks, "runs": [asdict(r) for r in runs]})
     failed = any(r.failure or r.errors for r in runs) or any(c["problems"] for c in checks)
     return 1 if failed else 0
 
