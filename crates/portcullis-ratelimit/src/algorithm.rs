@@ -63,6 +63,9 @@ pub(crate) enum State {
     Quota { start: i64, count: u64 },
 }
 
+/// The answers for a request's limits, in their order.
+pub(crate) type Decisions = smallvec::SmallVec<[Decision; 4]>;
+
 /// The answer for one limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Decision {

@@ -10,7 +10,9 @@ use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use http::request::Parts;
 use portcullis_core::{Counter, Ctx, Deny, Policy, PolicyError, Step, Verdict, counters};
 
-use crate::algorithm::{Algorithm, Decision};
+use smallvec::SmallVec;
+
+use crate::algorithm::{Algorithm, Decision, Decisions};
 use crate::key::{KeySpec, SharedKey};
 use crate::shared::SharedCounters;
 use crate::store::Store;
@@ -75,6 +77,8 @@ pub struct Limit {
     pub on_backend_failure: OnBackendFailure,
     /// The `RateLimit-Policy` item.
     policy_item: HeaderValue,
+    /// The start of the `RateLimit` item: `"name";r=`.
+    ratelimit_prefix: Box<[u8]>,
     allowed: Arc<Counter>,
     rejected: Arc<Counter>,
     fell_back: Arc<Counter>,
@@ -119,6 +123,7 @@ impl Limit {
             key,
             algorithm,
             on_backend_failure,
+            ratelimit_prefix: format!("\"{name}\";r=").into_bytes().into_boxed_slice(),
             policy_item,
             allowed: decisions("allowed"),
             rejected: decisions("rejected"),
@@ -128,6 +133,18 @@ impl Limit {
                 &[("route", route), ("limit", name), ("mode", mode)],
             ),
         }
+    }
+}
+
+impl Limit {
+    /// The `RateLimit` item for `d`: `"name";r=REMAINING;t=RESET`, formatted without `fmt`.
+    fn ratelimit_value(&self, d: &Decision) -> Option<HeaderValue> {
+        let mut out: SmallVec<[u8; 64]> = SmallVec::new();
+        out.extend_from_slice(&self.ratelimit_prefix);
+        out.extend_from_slice(itoa::Buffer::new().format(d.remaining).as_bytes());
+        out.extend_from_slice(b";t=");
+        out.extend_from_slice(itoa::Buffer::new().format(d.reset).as_bytes());
+        HeaderValue::from_bytes(&out).ok()
     }
 }
 
@@ -156,18 +173,13 @@ impl RateLimitPolicy {
         Self { limits, on_limit, headers, counting, local_shares }
     }
 
-    fn decide_local(&self, store: &Store, req: &Parts, cx: &Ctx) -> Vec<Decision> {
-        let checks: Vec<(u64, &Algorithm)> =
+    fn decide_local(&self, store: &Store, req: &Parts, cx: &Ctx) -> Decisions {
+        let checks: SmallVec<[(u64, &Algorithm); 4]> =
             self.limits.iter().map(|l| (l.key.hash(&l.id, req, cx, &store.hasher), &l.algorithm)).collect();
         store.decide_all(&checks)
     }
 
-    async fn decide_shared(
-        &self,
-        shared: &SharedCounters,
-        req: &Parts,
-        cx: &Ctx,
-    ) -> Result<Vec<Decision>, PolicyError> {
+    async fn decide_shared(&self, shared: &SharedCounters, req: &Parts, cx: &Ctx) -> Result<Decisions, PolicyError> {
         let keys: Vec<SharedKey> = self.limits.iter().map(|l| l.key.shared(&l.id, req, cx)).collect();
         let checks: Vec<(SharedKey, &Algorithm)> =
             keys.iter().copied().zip(self.limits.iter().map(|l| &l.algorithm)).collect();
@@ -183,19 +195,18 @@ impl RateLimitPolicy {
                 detail: format!("limit {:?} fails closed while its shared counters are unreachable", closed.name),
             });
         }
-        let local: Vec<(u64, &Algorithm)> = keys.iter().map(|k| k.local()).zip(&self.local_shares).collect();
+        let local: SmallVec<[(u64, &Algorithm); 4]> = keys.iter().map(|k| k.local()).zip(&self.local_shares).collect();
         Ok(Store::global().decide_all(&local))
     }
 
-    /// The headers describing the most constrained limit.
-    fn headers(&self, decisions: &[Decision]) -> Vec<(HeaderName, HeaderValue)> {
+    /// Adds the headers describing the most constrained limit to `out`.
+    fn headers(&self, decisions: &[Decision], out: &mut Vec<(HeaderName, HeaderValue)>) {
         let Some((limit, d)) = self.limits.iter().zip(decisions).min_by_key(|(_, d)| (d.allowed, d.remaining)) else {
-            return Vec::new();
+            return;
         };
-        let mut out = Vec::new();
         if matches!(self.headers, HeaderStyle::Draft | HeaderStyle::Both) {
             out.push((HeaderName::from_static("ratelimit-policy"), limit.policy_item.clone()));
-            if let Ok(v) = HeaderValue::try_from(format!("\"{}\";r={};t={}", limit.name, d.remaining, d.reset)) {
+            if let Some(v) = limit.ratelimit_value(d) {
                 out.push((HeaderName::from_static("ratelimit"), v));
             }
         }
@@ -204,7 +215,6 @@ impl RateLimitPolicy {
             out.push((HeaderName::from_static("x-ratelimit-remaining"), HeaderValue::from(d.remaining)));
             out.push((HeaderName::from_static("x-ratelimit-reset"), HeaderValue::from(d.reset)));
         }
-        out
     }
 
     /// How long to hold a refused request in delay mode, if it may be held.
@@ -220,17 +230,16 @@ impl RateLimitPolicy {
         for (limit, d) in self.limits.iter().zip(decisions) {
             if d.allowed { limit.allowed.inc() } else { limit.rejected.inc() }
         }
-        let headers = self.headers(decisions);
         let retry = decisions.iter().filter(|d| !d.allowed).map(|d| d.retry_after).max();
         let Some(retry) = retry else {
-            cx.response_headers.extend(headers);
+            self.headers(decisions, &mut cx.response_headers);
             return Verdict::Continue;
         };
         for limit in self.limits.iter().zip(decisions).filter(|(_, d)| !d.allowed).map(|(l, _)| l) {
             tracing::info!(request_id = %cx.request_id, client_ip = %cx.client_ip, limit = %limit.name, "Rate limit exceeded.");
         }
         let mut deny = Deny::new(StatusCode::TOO_MANY_REQUESTS, "ratelimit.exceeded");
-        deny.headers = headers;
+        self.headers(decisions, &mut deny.headers);
         deny.headers.push((RETRY_AFTER, HeaderValue::from(retry)));
         Verdict::Deny(deny)
     }

@@ -11,7 +11,9 @@ use std::time::Instant;
 use jiff::Timestamp;
 use portcullis_core::{Counter, counters};
 
-use crate::algorithm::{Algorithm, Decision, State};
+use smallvec::SmallVec;
+
+use crate::algorithm::{Algorithm, Decision, Decisions, State};
 
 const SHARDS: usize = 64;
 /// Keys the process keeps at most (all limits together).
@@ -66,18 +68,19 @@ impl Store {
     }
 
     /// Decides every `(key, algorithm)` at once; commits only if all allow.
-    pub(crate) fn decide_all(&self, checks: &[(u64, &Algorithm)]) -> Vec<Decision> {
+    /// A route's few limits need no heap allocation.
+    pub(crate) fn decide_all(&self, checks: &[(u64, &Algorithm)]) -> Decisions {
         let now = self.now();
         let wall = Timestamp::now();
-        let mut order: Vec<usize> = checks.iter().map(|(k, _)| Self::shard_of(*k)).collect();
+        let mut order: SmallVec<[usize; 4]> = checks.iter().map(|(k, _)| Self::shard_of(*k)).collect();
         order.sort_unstable();
         order.dedup();
         // Locked in ascending order, so concurrent requests cannot deadlock.
-        let mut guards: Vec<MutexGuard<'_, HashMap<u64, Entry>>> =
+        let mut guards: SmallVec<[MutexGuard<'_, HashMap<u64, Entry>>; 4]> =
             order.iter().map(|&i| self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)).collect();
         // The position of a key's shard among the locked ones.
         let shard = |key: u64| -> usize { order.binary_search(&Self::shard_of(key)).unwrap_or(0) };
-        let decisions: Vec<(Decision, State)> = checks
+        let decisions: SmallVec<[(Decision, State); 4]> = checks
             .iter()
             .map(|(key, alg)| {
                 let g = shard(*key);

@@ -21,7 +21,7 @@ use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 use tokio::sync::OnceCell;
 
-use crate::algorithm::{Algorithm, Decision, Quota};
+use crate::algorithm::{Algorithm, Decision, Decisions, Quota};
 use crate::key::SharedKey;
 use precheck::Precheck;
 
@@ -189,7 +189,7 @@ impl SharedCounters {
     /// One server: one script call for all, counting only if all admit.
     /// Redis Cluster (keys in different slots): one call per limit, sent
     /// together, and if any refuses, the others are given back.
-    pub(crate) async fn decide_all(&self, checks: &[(SharedKey, &Algorithm)]) -> Result<Vec<Decision>, Unavailable> {
+    pub(crate) async fn decide_all(&self, checks: &[(SharedKey, &Algorithm)]) -> Result<Decisions, Unavailable> {
         let now_ms = self.now_ms();
         if let Some(decisions) = self.prechecked(checks, now_ms) {
             return Ok(decisions);
@@ -218,7 +218,7 @@ impl SharedCounters {
         if replies.len() != checks.len() {
             return Err(self.failed("an answer of the wrong length"));
         }
-        let decisions: Vec<Decision> = replies.iter().map(decision).collect();
+        let decisions: Decisions = replies.iter().map(decision).collect();
         if decisions.iter().any(|d| !d.allowed) {
             if self.settings.cluster {
                 self.give_back(&keys, &args, &decisions);
@@ -278,7 +278,7 @@ impl SharedCounters {
     }
 
     /// The request's decisions if a remembered refusal still holds for one of its keys.
-    fn prechecked(&self, checks: &[(SharedKey, &Algorithm)], now_ms: u64) -> Option<Vec<Decision>> {
+    fn prechecked(&self, checks: &[(SharedKey, &Algorithm)], now_ms: u64) -> Option<Decisions> {
         let precheck = self.precheck.as_ref()?;
         let refusals: Vec<Option<Decision>> = checks.iter().map(|(key, _)| precheck.refused(*key, now_ms)).collect();
         refusals.iter().any(Option::is_some).then(|| {
