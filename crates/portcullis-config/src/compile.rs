@@ -328,6 +328,9 @@ impl<'a> Compiler<'a> {
         if [timeouts.connect, timeouts.read, timeouts.total].iter().any(Duration::is_zero) {
             self.error(at, format!("{path}.timeouts"), "timeouts must be more than zero");
         }
+        if spec.max_in_flight == Some(0) {
+            self.error(at, format!("{path}.max_in_flight"), "must be more than zero (leave it out for no cap)");
+        }
         let health = Health {
             max_fails: spec.health.max_fails.unwrap_or(1).max(1),
             cooldown: Self::duration(spec.health.cooldown, Duration::from_secs(10)),
@@ -342,6 +345,7 @@ impl<'a> Compiler<'a> {
                 tls,
                 http2: spec.http2,
                 max_idle_per_target: spec.max_idle_connections.unwrap_or(64),
+                max_in_flight: spec.max_in_flight,
                 workers,
             })
         })

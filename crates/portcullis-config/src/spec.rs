@@ -194,6 +194,10 @@ pub struct UpstreamSpec {
     /// Idle keep-alive connections kept per target (default 64).
     #[serde(default)]
     pub max_idle_connections: Option<usize>,
+    /// Requests in flight to this upstream at most, from all its routes
+    /// (per gateway process); more are answered 503 `upstream.busy` at once.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
 }
 
 /// Upstream timeouts.

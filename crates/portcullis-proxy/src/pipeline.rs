@@ -188,6 +188,15 @@ async fn serve<'s>(
         head.headers.remove(header::ACCEPT_ENCODING);
     }
     let upstream = &snapshot.upstreams[route.upstream];
+    match upstream.admit() {
+        Ok(None) => {}
+        Ok(Some(place)) => cx.holds.push(Box::new(place)),
+        Err(()) => {
+            let mut busy = Deny::new(StatusCode::SERVICE_UNAVAILABLE, "upstream.busy");
+            busy.headers.push((header::RETRY_AFTER, http::HeaderValue::from_static("1")));
+            return (Answer::Own(busy), Some(route));
+        }
+    }
     let answer = exchange(upstream, head, body, normalized.as_deref(), conn, peer_trusted, cx).await;
     let answer = match answer {
         Answer::Upstream { response, checkin, upstream_micros, total_at } if route.rewrites_responses => {

@@ -66,6 +66,8 @@ pub struct UpstreamSettings {
     pub http2: bool,
     /// Idle keep-alive connections kept per target and worker.
     pub max_idle_per_target: usize,
+    /// Requests in flight at most, from every route (none: no cap).
+    pub max_in_flight: Option<usize>,
     /// Worker threads (one idle list each).
     pub workers: usize,
 }
@@ -85,6 +87,19 @@ pub struct Upstream {
     next: AtomicUsize,
     epoch: Instant,
     pub(crate) connector: Connector,
+    /// The cap on requests in flight and their count.
+    in_flight: Option<(usize, Arc<AtomicUsize>)>,
+}
+
+/// A request in flight to a capped upstream; dropping it (when the response
+/// has been sent in full) frees its place.
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Upstream {
@@ -111,6 +126,7 @@ impl Upstream {
             health: settings.health,
             next: AtomicUsize::new(0),
             epoch: Instant::now(),
+            in_flight: settings.max_in_flight.map(|max| (max, Arc::new(AtomicUsize::new(0)))),
             connector: Connector::new(
                 settings.tls,
                 settings.http2,
@@ -118,6 +134,17 @@ impl Upstream {
                 settings.max_idle_per_target,
             ),
         }
+    }
+
+    /// A place for one more request: `Ok(None)` when the upstream has no
+    /// cap, `Err(())` when it is full.
+    pub(crate) fn admit(&self) -> Result<Option<InFlight>, ()> {
+        let Some((max, count)) = &self.in_flight else { return Ok(None) };
+        if count.fetch_add(1, Ordering::Relaxed) >= *max {
+            count.fetch_sub(1, Ordering::Relaxed);
+            return Err(());
+        }
+        Ok(Some(InFlight(count.clone())))
     }
 
     fn now_ms(&self) -> u64 {

@@ -103,3 +103,39 @@ async fn large_bodies_stream_both_ways() {
     assert_eq!(raw::request(gw.addr(), &req).await.status, 200);
     assert_eq!(a.seen().last().unwrap().body.len(), 2_000_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstreams_in_flight_cap_holds_across_its_routes() {
+    let upstream = TestUpstream::start().await;
+    let config = format!(
+        "workers: 1
+listeners: [{{ name: public, listen: 127.0.0.1:0 }}]
+upstream_allowlist: [127.0.0.1]
+upstreams:
+  - name: app
+    targets: [{url}]
+    max_in_flight: 2
+routes:
+  - {{ name: one, prefix: /slow, upstream: app }}
+  - {{ name: two, prefix: /, upstream: app }}
+access_log: {{ path: '{{dir}}/access.log' }}
+",
+        url = upstream.url()
+    );
+    let gw = Gateway::start(BIN, &config);
+    let addr = gw.addr();
+    let slow: Vec<_> =
+        (0..2).map(|_| tokio::spawn(async move { raw::get(addr, "api.test", "/slow/600").await.status })).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let third = raw::get(addr, "api.test", "/other").await;
+    assert_eq!(third.status, 503, "a third request to the upstream, through another route");
+    assert_eq!(third.header("retry-after"), Some("1"));
+    assert_eq!(json(&third.text())["error"], "service_unavailable");
+    for s in slow {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    assert_eq!(raw::get(addr, "api.test", "/other").await.status, 200, "places are freed when responses end");
+    assert_eq!(upstream.count(), 3, "the refused request never reached the upstream");
+    let log = gw.access_log(4, Duration::from_secs(2)).join("\n");
+    assert!(log.contains("upstream.busy"), "{log}");
+}
