@@ -144,11 +144,6 @@ impl SharedCounters {
         }
     }
 
-    /// The settings these counters were made from.
-    pub fn settings(&self) -> &SharedSettings {
-        &self.settings
-    }
-
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
