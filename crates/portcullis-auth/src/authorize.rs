@@ -127,6 +127,7 @@ mod tests {
             groups: Arc::from(["readers".to_owned()]),
             scopes: Arc::from(["orders:read".to_owned()]),
             claims: None,
+            headers: portcullis_core::HeaderCache::default(),
         }
     }
 

@@ -201,6 +201,7 @@ impl CertRule {
             groups: groups.into(),
             scopes: Arc::from([]),
             claims: None,
+            headers: portcullis_core::HeaderCache::default(),
         };
         Ok(Self { patterns, identity: Arc::new(identity) })
     }

@@ -95,6 +95,7 @@ impl IntrospectionPolicy {
             groups,
             scopes: token.scopes().into_iter().map(str::to_owned).collect(),
             claims: Some(Arc::new(view)),
+            headers: portcullis_core::HeaderCache::default(),
         }
     }
 

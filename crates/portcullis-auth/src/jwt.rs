@@ -151,6 +151,7 @@ impl JwtPolicy {
             groups,
             scopes,
             claims: Some(Arc::new(view)),
+            headers: portcullis_core::HeaderCache::default(),
         };
         Verified { identity: Arc::new(identity), headers, expires_ms, issued_ms, jti, binding, generation }
     }

@@ -4,6 +4,7 @@ use std::any::Any;
 use std::net::IpAddr;
 
 use http::{HeaderName, HeaderValue};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// The verified client certificate of a mutual-TLS connection, parsed once
@@ -56,7 +57,8 @@ pub struct Ctx {
     /// user name), for the access log. Never the credential itself.
     pub credential: Option<Box<str>>,
     /// Headers policies add to the response, whatever it is (e.g. `RateLimit`).
-    pub response_headers: Vec<(HeaderName, HeaderValue)>,
+    /// The first two are held inline, without a heap allocation.
+    pub response_headers: SmallVec<[(HeaderName, HeaderValue); 2]>,
     /// Values held until the response has been sent in full, then dropped
     /// (e.g. a concurrency slot).
     pub holds: Vec<Box<dyn Any + Send + Sync>>,
@@ -82,7 +84,7 @@ impl Ctx {
             route: None,
             reason: None,
             credential: None,
-            response_headers: Vec::new(),
+            response_headers: SmallVec::new(),
             holds: Vec::new(),
             identity: None,
             path_params: Vec::new(),

@@ -1,7 +1,9 @@
 //! Who a request is from, once an authentication policy has proved it, and
 //! what later phases (authorization, rate limits, identity headers) read.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use http::{HeaderName, HeaderValue};
 
 /// Claims an identity carries beyond its fixed fields (a token's payload).
 pub trait Claims: std::fmt::Debug + Send + Sync {
@@ -31,9 +33,31 @@ pub struct Identity {
     pub scopes: Arc<[String]>,
     /// A token's other claims.
     pub claims: Option<Arc<dyn Claims>>,
+    /// The identity's headers to the upstream, built on first use and reused
+    /// by every request the same (shared) identity proves.
+    pub headers: HeaderCache,
+}
+
+/// Headers derived from an [`Identity`] once. A clone starts empty, since a
+/// copy may be changed before its headers are read.
+#[derive(Debug, Default)]
+pub struct HeaderCache(OnceLock<Box<[(HeaderName, HeaderValue)]>>);
+
+impl Clone for HeaderCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 impl Identity {
+    /// The headers `build` derives from this identity, built on the first call.
+    pub fn headers_with(
+        &self,
+        build: impl FnOnce(&Self) -> Vec<(HeaderName, HeaderValue)>,
+    ) -> &[(HeaderName, HeaderValue)] {
+        self.headers.0.get_or_init(|| build(self).into_boxed_slice())
+    }
+
     /// The value a binding or header mapping names: `sub`, `consumer`,
     /// `consumer_name`, `app`, or any claim of a token.
     #[must_use]

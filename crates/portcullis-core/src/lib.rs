@@ -27,7 +27,7 @@ pub mod view;
 pub use counters::{Counter, counters, render_counters};
 pub use ctx::{ClientCert, Ctx};
 pub use deny::{Deny, error_body, error_word};
-pub use identity::{Claims, Identity};
+pub use identity::{Claims, HeaderCache, Identity};
 pub use lifecycle::Lifecycle;
 pub use path::{PathError, normalize_path};
 pub use policy::{BodyInspector, BodyRewriter, Policy, PolicyError, PolicyResult, Step, Verdict};

@@ -23,13 +23,24 @@ pub(crate) fn apply(headers: &mut HeaderMap, identity: Option<&Identity>) {
         headers.remove(name);
     }
     let Some(identity) = identity else { return };
+    let values = identity.headers_with(values_of);
+    headers.reserve(values.len());
+    for (name, value) in values {
+        headers.insert(name.clone(), value.clone());
+    }
+}
+
+/// The identity's headers, built once per identity: an API key's identity
+/// is shared by all its requests, so they copy ready values.
+fn values_of(identity: &Identity) -> Vec<(HeaderName, HeaderValue)> {
+    let mut values = Vec::with_capacity(IDENTITY_HEADERS.len());
     let mut set = |name: HeaderName, value: &str| {
         // A value that is not a valid header value (control characters from
         // a token claim) is left out rather than forwarded mangled.
         if !value.is_empty()
             && let Ok(value) = HeaderValue::from_str(value)
         {
-            headers.insert(name, value);
+            values.push((name, value));
         }
     };
     set(SUBJECT, &identity.subject);
@@ -45,4 +56,57 @@ pub(crate) fn apply(headers: &mut HeaderMap, identity: Option<&Identity>) {
     }
     set(GROUPS, &identity.groups.join(","));
     set(SCOPES, &identity.scopes.join(" "));
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn identity(subject: &str) -> Identity {
+        Identity {
+            method: "api_key",
+            subject: subject.into(),
+            consumer: Some(subject.into()),
+            consumer_name: None,
+            app: Some("app_1".into()),
+            groups: Arc::from(["a".to_owned(), "b".to_owned()]),
+            scopes: Arc::from([]),
+            claims: None,
+            headers: portcullis_core::HeaderCache::default(),
+        }
+    }
+
+    fn applied(identity: &Identity) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONSUMER, HeaderValue::from_static("spoofed"));
+        headers.insert(SCOPES, HeaderValue::from_static("admin"));
+        apply(&mut headers, Some(identity));
+        headers
+    }
+
+    #[test]
+    fn every_request_of_a_shared_identity_gets_its_headers_not_the_clients() {
+        let shared = identity("con_1");
+        for _ in 0..2 {
+            let headers = applied(&shared);
+            assert_eq!(headers[&CONSUMER], "con_1");
+            assert_eq!(headers[&GROUPS], "a,b");
+            assert_eq!(headers[&METHOD], "api_key");
+            assert!(!headers.contains_key(&SCOPES), "no scopes: the client's value is gone");
+        }
+        let mut copy = shared.clone();
+        copy.subject = "con_2".into();
+        copy.consumer = Some("con_2".into());
+        assert_eq!(applied(&copy)[&CONSUMER], "con_2", "a changed copy does not reuse the original's headers");
+    }
+
+    #[test]
+    fn a_value_that_is_no_header_value_is_left_out() {
+        let headers = applied(&identity("bad\nvalue"));
+        assert!(!headers.contains_key(&SUBJECT) && !headers.contains_key(&CONSUMER));
+        assert_eq!(headers[&APP], "app_1");
+    }
 }

@@ -144,11 +144,11 @@ fn put_ip(put: &mut impl FnMut(u8, &[u8]), ip: IpAddr) {
 pub struct SharedKey(pub(crate) [u8; 16]);
 
 impl SharedKey {
-    /// The first 64 bits, for the in-process fallback store.
-    pub(crate) fn local(self) -> u64 {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&self.0[..8]);
-        u64::from_le_bytes(bytes)
+    /// The key in the in-process fallback store: hashed with the store's
+    /// secret seed like every local key, since SHA-256 of chosen parts can
+    /// be ground by a client to collide in the maps.
+    pub(crate) fn local(self, hasher: &RandomState) -> u64 {
+        hasher.hash_one(self.0)
     }
 }
 
@@ -175,6 +175,7 @@ mod tests {
                     groups: Arc::from([]),
                     scopes: Arc::from([]),
                     claims: None,
+                    headers: portcullis_core::HeaderCache::default(),
                 })
             });
             spec.hash("l", &req, &cx, &hasher)
@@ -212,6 +213,7 @@ mod tests {
                 groups: Arc::from([]),
                 scopes: Arc::from([]),
                 claims: Some(Arc::new(Tenant(tenant))),
+                headers: portcullis_core::HeaderCache::default(),
             }));
             spec.shared("l", &req, &cx)
         };

@@ -195,25 +195,27 @@ impl RateLimitPolicy {
                 detail: format!("limit {:?} fails closed while its shared counters are unreachable", closed.name),
             });
         }
-        let local: SmallVec<[(u64, &Algorithm); 4]> = keys.iter().map(|k| k.local()).zip(&self.local_shares).collect();
-        Ok(Store::global().decide_all(&local))
+        let store = Store::global();
+        let local: SmallVec<[(u64, &Algorithm); 4]> =
+            keys.iter().map(|k| k.local(&store.hasher)).zip(&self.local_shares).collect();
+        Ok(store.decide_all(&local))
     }
 
     /// Adds the headers describing the most constrained limit to `out`.
-    fn headers(&self, decisions: &[Decision], out: &mut Vec<(HeaderName, HeaderValue)>) {
+    fn headers(&self, decisions: &[Decision], out: &mut impl Extend<(HeaderName, HeaderValue)>) {
         let Some((limit, d)) = self.limits.iter().zip(decisions).min_by_key(|(_, d)| (d.allowed, d.remaining)) else {
             return;
         };
         if matches!(self.headers, HeaderStyle::Draft | HeaderStyle::Both) {
-            out.push((HeaderName::from_static("ratelimit-policy"), limit.policy_item.clone()));
-            if let Some(v) = limit.ratelimit_value(d) {
-                out.push((HeaderName::from_static("ratelimit"), v));
-            }
+            out.extend([(HeaderName::from_static("ratelimit-policy"), limit.policy_item.clone())]);
+            out.extend(limit.ratelimit_value(d).map(|v| (HeaderName::from_static("ratelimit"), v)));
         }
         if matches!(self.headers, HeaderStyle::Legacy | HeaderStyle::Both) {
-            out.push((HeaderName::from_static("x-ratelimit-limit"), HeaderValue::from(d.quota)));
-            out.push((HeaderName::from_static("x-ratelimit-remaining"), HeaderValue::from(d.remaining)));
-            out.push((HeaderName::from_static("x-ratelimit-reset"), HeaderValue::from(d.reset)));
+            out.extend([
+                (HeaderName::from_static("x-ratelimit-limit"), HeaderValue::from(d.quota)),
+                (HeaderName::from_static("x-ratelimit-remaining"), HeaderValue::from(d.remaining)),
+                (HeaderName::from_static("x-ratelimit-reset"), HeaderValue::from(d.reset)),
+            ]);
         }
     }
 

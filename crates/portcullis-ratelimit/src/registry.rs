@@ -118,6 +118,7 @@ impl LimitInForce {
                 groups: Arc::from([]),
                 scopes: Arc::from([]),
                 claims: None,
+                headers: portcullis_core::HeaderCache::default(),
             }));
         }
         (parts, cx)
@@ -150,7 +151,7 @@ impl LimitInForce {
             Counting::Shared(shared) => {
                 let key = l.key.shared(&l.id, &parts, &cx);
                 // The fallback counts of this gateway go too.
-                let local = Store::global().forget(key.local());
+                let local = Store::global().forget(key.local(&Store::global().hasher));
                 Ok(shared.forget(key).await.map_err(|_| CountersUnavailable)? || local)
             }
         }

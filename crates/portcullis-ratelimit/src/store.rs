@@ -4,7 +4,7 @@
 //! key evicted (and counted), so memory stays bounded under a key flood.
 
 use std::collections::HashMap;
-use std::hash::RandomState;
+use std::hash::{BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -26,10 +26,35 @@ struct Entry {
     idle_after: u64,
 }
 
+/// A key is already a keyed SipHash of the request's parts
+/// ([`crate::KeySpec::hash`] with the store's random seed), so the maps use
+/// it as their hash as it is instead of hashing it again.
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; any other input is folded in.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = key;
+    }
+}
+
+type Shard = HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>;
+
 /// Counters of every limit, shared across configuration reloads.
 #[derive(Debug)]
 pub struct Store {
-    shards: Box<[Mutex<HashMap<u64, Entry>>]>,
+    shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
     epoch: Instant,
     pub(crate) hasher: RandomState,
@@ -40,7 +65,7 @@ impl Store {
     /// A store for at most `max_keys` keys.
     pub fn new(max_keys: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: max_keys.div_ceil(SHARDS).max(1),
             epoch: Instant::now(),
             hasher: RandomState::new(),
@@ -63,20 +88,27 @@ impl Store {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// The shard takes bits 32–37 of the key, which the maps' bucket index
+    /// (low bits) and tag (top 7 bits) do not use.
     fn shard_of(key: u64) -> usize {
-        usize::try_from(key % SHARDS as u64).unwrap_or(0)
+        usize::try_from((key >> 32) % SHARDS as u64).unwrap_or(0)
     }
 
     /// Decides every `(key, algorithm)` at once; commits only if all allow.
     /// A route's few limits need no heap allocation.
     pub(crate) fn decide_all(&self, checks: &[(u64, &Algorithm)]) -> Decisions {
         let now = self.now();
-        let wall = Timestamp::now();
+        // Only calendar quotas read the wall clock.
+        let wall = if checks.iter().any(|(_, alg)| matches!(alg, Algorithm::Quota(_))) {
+            Timestamp::now()
+        } else {
+            Timestamp::UNIX_EPOCH
+        };
         let mut order: SmallVec<[usize; 4]> = checks.iter().map(|(k, _)| Self::shard_of(*k)).collect();
         order.sort_unstable();
         order.dedup();
         // Locked in ascending order, so concurrent requests cannot deadlock.
-        let mut guards: SmallVec<[MutexGuard<'_, HashMap<u64, Entry>>; 4]> =
+        let mut guards: SmallVec<[MutexGuard<'_, Shard>; 4]> =
             order.iter().map(|&i| self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)).collect();
         // The position of a key's shard among the locked ones.
         let shard = |key: u64| -> usize { order.binary_search(&Self::shard_of(key)).unwrap_or(0) };
@@ -114,7 +146,7 @@ impl Store {
         self.shards[Self::shard_of(key)].lock().unwrap_or_else(PoisonError::into_inner).remove(&key).is_some()
     }
 
-    fn make_room(&self, map: &mut HashMap<u64, Entry>, alg: &Algorithm, now: u64, wall: Timestamp) {
+    fn make_room(&self, map: &mut Shard, alg: &Algorithm, now: u64, wall: Timestamp) {
         map.retain(|_, e| e.idle_after > now && !alg.is_idle(e.state, now, wall));
         if map.len() >= self.per_shard
             && let Some(&victim) = map.keys().next()

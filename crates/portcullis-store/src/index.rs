@@ -164,6 +164,7 @@ impl IndexedCredential {
             groups: groups.clone(),
             scopes: Arc::from([]),
             claims: None,
+            headers: portcullis_core::HeaderCache::default(),
         });
         Some(Self {
             identity,
