@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::net::IpAddr;
+use std::time::Instant;
 
 use http::{HeaderName, HeaderValue};
 use smallvec::SmallVec;
@@ -40,6 +41,9 @@ pub struct ClientCert {
 pub struct Ctx {
     /// The request id, also sent back in `X-Request-Id`.
     pub request_id: Arc<str>,
+    /// When the gateway began to handle the request: the start of its
+    /// timings, and the time rate limits count it at.
+    pub received: Instant,
     /// The client's address: the peer, or the address a trusted proxy reported.
     pub client_ip: IpAddr,
     /// The TCP peer's address.
@@ -77,6 +81,7 @@ impl Ctx {
     pub fn new(request_id: Arc<str>, client_ip: IpAddr, peer_ip: IpAddr, is_tls: bool) -> Self {
         Self {
             request_id,
+            received: Instant::now(),
             client_ip,
             peer_ip,
             is_tls,

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -52,7 +51,6 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let _in_flight = conn.activity.request();
-    let start = Instant::now();
     let snapshot = shared.live.load_full();
     let (head, body) = req.into_parts();
     let peer_trusted = snapshot.trusted_proxies.contains(conn.peer.ip());
@@ -147,7 +145,7 @@ pub(crate) async fn handle(
         record.credential = cx.reason.and(cx.credential.take());
         (record, log)
     });
-    body.on_complete(Completion { start, metrics, status, log, holds: std::mem::take(&mut cx.holds) });
+    body.on_complete(Completion { start: cx.received, metrics, status, log, holds: std::mem::take(&mut cx.holds) });
     response = Response::from_parts(parts, body);
     Ok(response)
 }

@@ -3,7 +3,7 @@
 //! httpapi draft), legacy `X-RateLimit-*` if asked; or a bounded delay.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
@@ -173,10 +173,10 @@ impl RateLimitPolicy {
         Self { limits, on_limit, headers, counting, local_shares }
     }
 
-    fn decide_local(&self, store: &Store, req: &Parts, cx: &Ctx) -> Decisions {
+    fn decide_local(&self, store: &Store, req: &Parts, cx: &Ctx, at: Instant) -> Decisions {
         let checks: SmallVec<[(u64, &Algorithm); 4]> =
             self.limits.iter().map(|l| (l.key.hash(&l.id, req, cx, &store.hasher), &l.algorithm)).collect();
-        store.decide_all(&checks)
+        store.decide_all(&checks, at)
     }
 
     async fn decide_shared(&self, shared: &SharedCounters, req: &Parts, cx: &Ctx) -> Result<Decisions, PolicyError> {
@@ -198,7 +198,7 @@ impl RateLimitPolicy {
         let store = Store::global();
         let local: SmallVec<[(u64, &Algorithm); 4]> =
             keys.iter().map(|k| k.local(&store.hasher)).zip(&self.local_shares).collect();
-        Ok(store.decide_all(&local))
+        Ok(store.decide_all(&local, Instant::now()))
     }
 
     /// Adds the headers describing the most constrained limit to `out`.
@@ -255,11 +255,11 @@ impl Policy for RateLimitPolicy {
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
         match &self.counting {
             Counting::Local(store) => {
-                let decisions = self.decide_local(store, req, cx);
+                let decisions = self.decide_local(store, req, cx, cx.received);
                 match self.delay(&decisions) {
                     Some(wait) => Step::Wait(Box::pin(async move {
                         tokio::time::sleep(wait).await;
-                        let decisions = self.decide_local(store, req, cx);
+                        let decisions = self.decide_local(store, req, cx, Instant::now());
                         Ok(self.settle(&decisions, cx))
                     })),
                     None => Step::Done(Ok(self.settle(&decisions, cx))),
