@@ -19,6 +19,7 @@ pub mod ip;
 mod lifecycle;
 mod path;
 mod policy;
+pub mod prehashed;
 mod request_id;
 mod route;
 pub mod time;

@@ -9,6 +9,7 @@ use http::HeaderName;
 use http::request::Parts;
 use portcullis_core::Ctx;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 /// One part of a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +77,11 @@ impl KeySpec {
 
     /// The key of this request for the limit identified by `limit`, in this process.
     pub fn hash(&self, limit: &str, req: &Parts, cx: &Ctx, hasher: &RandomState) -> u64 {
+        // Gathered first: SipHash takes one long write much faster than many short ones.
+        let mut key: SmallVec<[u8; 128]> = SmallVec::new();
+        self.feed(limit, req, cx, &mut |bytes| key.extend_from_slice(bytes));
         let mut h = hasher.build_hasher();
-        self.feed(limit, req, cx, &mut |bytes| h.write(bytes));
+        h.write(&key);
         h.finish()
     }
 

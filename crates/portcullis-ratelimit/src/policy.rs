@@ -7,6 +7,12 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 use http::request::Parts;
 use portcullis_core::{Counter, Ctx, Deny, Policy, PolicyError, Step, Verdict, counters};
 
@@ -207,14 +213,14 @@ impl RateLimitPolicy {
             return;
         };
         if matches!(self.headers, HeaderStyle::Draft | HeaderStyle::Both) {
-            out.extend([(HeaderName::from_static("ratelimit-policy"), limit.policy_item.clone())]);
-            out.extend(limit.ratelimit_value(d).map(|v| (HeaderName::from_static("ratelimit"), v)));
+            out.extend([(RATELIMIT_POLICY, limit.policy_item.clone())]);
+            out.extend(limit.ratelimit_value(d).map(|v| (RATELIMIT, v)));
         }
         if matches!(self.headers, HeaderStyle::Legacy | HeaderStyle::Both) {
             out.extend([
-                (HeaderName::from_static("x-ratelimit-limit"), HeaderValue::from(d.quota)),
-                (HeaderName::from_static("x-ratelimit-remaining"), HeaderValue::from(d.remaining)),
-                (HeaderName::from_static("x-ratelimit-reset"), HeaderValue::from(d.reset)),
+                (X_LIMIT, HeaderValue::from(d.quota)),
+                (X_REMAINING, HeaderValue::from(d.remaining)),
+                (X_RESET, HeaderValue::from(d.reset)),
             ]);
         }
     }

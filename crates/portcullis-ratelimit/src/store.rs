@@ -4,11 +4,12 @@
 //! key evicted (and counted), so memory stays bounded under a key flood.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher, RandomState};
+use std::hash::RandomState;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use jiff::Timestamp;
+use portcullis_core::prehashed::BuildPrehashed;
 use portcullis_core::{Counter, counters};
 
 use smallvec::SmallVec;
@@ -27,29 +28,8 @@ struct Entry {
 }
 
 /// A key is already a keyed SipHash of the request's parts
-/// ([`crate::KeySpec::hash`] with the store's random seed), so the maps use
-/// it as their hash as it is instead of hashing it again.
-#[derive(Debug, Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys are hashed here; any other input is folded in.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, key: u64) {
-        self.0 = key;
-    }
-}
-
-type Shard = HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>;
+/// ([`crate::KeySpec::hash`] with the store's random seed): the maps use it as it is.
+type Shard = HashMap<u64, Entry, BuildPrehashed>;
 
 /// Counters of every limit, shared across configuration reloads.
 #[derive(Debug)]
@@ -113,16 +93,16 @@ impl Store {
             order.iter().map(|&i| self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)).collect();
         // The position of a key's shard among the locked ones.
         let shard = |key: u64| -> usize { order.binary_search(&Self::shard_of(key)).unwrap_or(0) };
-        let decisions: SmallVec<[(Decision, State); 4]> = checks
-            .iter()
-            .map(|(key, alg)| {
-                let g = shard(*key);
-                let state = guards[g].get(key).map(|e| e.state);
-                alg.decide(state, now, wall)
-            })
-            .collect();
-        if decisions.iter().all(|(d, _)| d.allowed) {
-            for ((key, alg), (decision, next)) in checks.iter().zip(&decisions) {
+        let mut decisions = Decisions::new();
+        let mut states: SmallVec<[State; 4]> = SmallVec::new();
+        for (key, alg) in checks {
+            let state = guards[shard(*key)].get(key).map(|e| e.state);
+            let (decision, next) = alg.decide(state, now, wall);
+            decisions.push(decision);
+            states.push(next);
+        }
+        if decisions.iter().all(|d| d.allowed) {
+            for (((key, alg), decision), next) in checks.iter().zip(&decisions).zip(&states) {
                 let g = shard(*key);
                 let idle_after = now.saturating_add(decision.reset.saturating_mul(1_000_000_000));
                 let map = &mut guards[g];
@@ -132,7 +112,7 @@ impl Store {
                 map.insert(*key, Entry { state: *next, idle_after });
             }
         }
-        decisions.into_iter().map(|(d, _)| d).collect()
+        decisions
     }
 
     /// What `alg` would answer for `key` now, counting nothing.
