@@ -3,10 +3,11 @@
 //! length, string, key and number lengths, the total count of numbers,
 //! unique keys and valid UTF-8, in linear time and with memory bounded by
 //! the limits (one small frame per nesting level; for duplicate detection,
-//! one 64-bit key hash per entry of the open objects).
+//! see [`keys`]). Runs of plain string bytes are taken eight at a time.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher, RandomState};
+mod keys;
+
+use keys::{ObjectKeys, OpenKeys};
 
 /// Limits for one JSON document. Every field has a safe default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +117,7 @@ impl JsonError {
 /// One open object or array.
 #[derive(Debug)]
 enum Frame {
-    Object { entries: u32, keys: HashSet<u64> },
+    Object { entries: u32, keys: ObjectKeys },
     Array { len: u32 },
 }
 
@@ -179,8 +180,10 @@ pub struct JsonScanner {
     /// A high surrogate from `\uD8xx` waiting for its low half.
     high_surrogate: Option<u16>,
     unicode: u16,
-    hasher_keys: RandomState,
-    key_hash: Option<std::hash::DefaultHasher>,
+    /// The keys of the open objects, when duplicates are refused.
+    keys: OpenKeys,
+    /// The string being read is a key whose bytes `keys` collects.
+    collect: bool,
 }
 
 impl JsonScanner {
@@ -197,8 +200,8 @@ impl JsonScanner {
             utf8_next: (0x80, 0xBF),
             high_surrogate: None,
             unicode: 0,
-            hasher_keys: RandomState::new(),
-            key_hash: None,
+            keys: OpenKeys::default(),
+            collect: false,
         }
     }
 
@@ -209,14 +212,21 @@ impl JsonScanner {
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), JsonError> {
         let mut i = 0;
         while let Some(&b) = chunk.get(i) {
-            // Fast path: a run of plain ASCII inside a string (the bulk of most
-            // documents) is counted and hashed at once instead of byte by byte.
+            // Fast path: a run of plain, valid UTF-8 inside a string (the bulk
+            // of most documents) is counted and collected at once instead of
+            // byte by byte. A character split by the chunk's end, or invalid
+            // UTF-8, is left to the byte-wise path.
             if self.state == State::Str && self.utf8_pending == 0 && self.high_surrogate.is_none() {
-                let run =
-                    chunk[i..].iter().take_while(|&&c| (0x20..0x80).contains(&c) && c != b'"' && c != b'\\').count();
+                let rest = &chunk[i..];
+                let (run, ascii) = plain_run(rest);
+                let run = if ascii {
+                    run
+                } else {
+                    std::str::from_utf8(&rest[..run]).map_or_else(|e| e.valid_up_to(), str::len)
+                };
                 if run > 0 {
                     self.grow_by(run)?;
-                    self.hash_key_bytes(&chunk[i..i + run]);
+                    self.key_bytes(&rest[..run]);
                     i += run;
                     continue;
                 }
@@ -302,7 +312,7 @@ impl JsonScanner {
                     return Err(JsonError::Depth);
                 }
                 if b == b'{' {
-                    self.stack.push(Frame::Object { entries: 0, keys: HashSet::new() });
+                    self.stack.push(Frame::Object { entries: 0, keys: self.keys.open() });
                     self.state = State::ObjectStart;
                 } else {
                     self.stack.push(Frame::Array { len: 0 });
@@ -312,6 +322,7 @@ impl JsonScanner {
             }
             b'"' => {
                 self.in_key = false;
+                self.collect = false;
                 self.len = 0;
                 self.state = State::Str;
                 Ok(())
@@ -350,8 +361,9 @@ impl JsonScanner {
         }
         self.in_key = true;
         self.len = 0;
-        if self.limits.reject_duplicate_keys {
-            self.key_hash = Some(self.hasher_keys.build_hasher());
+        self.collect = self.limits.reject_duplicate_keys;
+        if self.collect {
+            self.keys.start();
         }
         self.state = State::Str;
         Ok(())
@@ -359,7 +371,7 @@ impl JsonScanner {
 
     fn close(&mut self, object: bool) -> Result<(), JsonError> {
         match self.stack.pop() {
-            Some(Frame::Object { .. }) if object => {}
+            Some(Frame::Object { keys, .. }) if object => self.keys.close(&keys),
             Some(Frame::Array { .. }) if !object => {}
             _ => return Err(JsonError::Syntax),
         }
@@ -386,9 +398,10 @@ impl JsonScanner {
         }
     }
 
-    fn hash_key_bytes(&mut self, bytes: &[u8]) {
-        if let Some(h) = &mut self.key_hash {
-            h.write(bytes);
+    /// The next decoded bytes of the current string, kept if it is a key.
+    fn key_bytes(&mut self, bytes: &[u8]) {
+        if self.collect {
+            self.keys.push(bytes);
         }
     }
 
@@ -403,7 +416,7 @@ impl JsonScanner {
             }
             self.utf8_pending -= 1;
             self.utf8_next = (0x80, 0xBF);
-            self.hash_key_bytes(&[b]);
+            self.key_bytes(&[b]);
             return self.grow();
         }
         match b {
@@ -414,7 +427,7 @@ impl JsonScanner {
             }
             0x00..=0x1F => Err(JsonError::Syntax),
             0x20..=0x7F => {
-                self.hash_key_bytes(&[b]);
+                self.key_bytes(&[b]);
                 self.grow()
             }
             _ => {
@@ -432,7 +445,7 @@ impl JsonScanner {
                 };
                 self.utf8_pending = pending;
                 self.utf8_next = next;
-                self.hash_key_bytes(&[b]);
+                self.key_bytes(&[b]);
                 self.grow()
             }
         }
@@ -443,9 +456,9 @@ impl JsonScanner {
             self.value_done();
             return Ok(());
         }
-        if let Some(hash) = self.key_hash.take().map(|h| h.finish())
+        if self.collect
             && let Some(Frame::Object { keys, .. }) = self.stack.last_mut()
-            && !keys.insert(hash)
+            && self.keys.end(keys)
         {
             return Err(JsonError::DuplicateKey);
         }
@@ -473,7 +486,7 @@ impl JsonScanner {
         if self.high_surrogate.is_some() {
             return Err(JsonError::Utf8);
         }
-        self.hash_key_bytes(&[decoded]);
+        self.key_bytes(&[decoded]);
         self.state = State::Str;
         self.grow()
     }
@@ -500,12 +513,12 @@ impl JsonScanner {
                 let c = 0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
                 let mut buf = [0u8; 4];
                 let c = char::from_u32(c).ok_or(JsonError::Utf8)?;
-                self.hash_key_bytes(c.encode_utf8(&mut buf).as_bytes());
+                self.key_bytes(c.encode_utf8(&mut buf).as_bytes());
             }
             (None, unit) => {
                 let mut buf = [0u8; 4];
                 let c = char::from_u32(u32::from(unit)).ok_or(JsonError::Utf8)?;
-                self.hash_key_bytes(c.encode_utf8(&mut buf).as_bytes());
+                self.key_bytes(c.encode_utf8(&mut buf).as_bytes());
             }
         }
         Ok(())
@@ -541,6 +554,35 @@ impl JsonScanner {
         self.value_done();
         Ok(())
     }
+}
+
+/// How many leading bytes of `bytes` a string can take without a closer
+/// look (anything but `"`, `\` and control characters), read eight at a
+/// time, and whether they are all ASCII.
+fn plain_run(bytes: &[u8]) -> (usize, bool) {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // Bit 7 of a byte is set where the byte is zero, exact up to the first
+    // such byte (a borrow can only mark bytes after it).
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut high = 0;
+    let mut words = bytes.chunks_exact(8);
+    for (n, word) in words.by_ref().enumerate() {
+        let x = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let stop = (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
+            | zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')));
+        if stop != 0 {
+            let at = n * 8 + (stop.trailing_zeros() / 8) as usize;
+            let high = high | (x & HIGH & ((stop & stop.wrapping_neg()) - 1));
+            return (at, high == 0);
+        }
+        high |= x & HIGH;
+    }
+    let done = bytes.len() - words.remainder().len();
+    let tail = words.remainder().iter().take_while(|&&c| c >= 0x20 && c != b'"' && c != b'\\').count();
+    let ascii = high == 0 && words.remainder()[..tail].is_ascii();
+    (done + tail, ascii)
 }
 
 /// Scans a whole document at once.
