@@ -19,14 +19,18 @@ pub const IDENTITY_HEADERS: [HeaderName; 7] = [CONSUMER, CONSUMER_NAME, APP, SUB
 
 /// Removes client-sent identity headers and sets the gateway's.
 pub(crate) fn apply(headers: &mut HeaderMap, identity: Option<&Identity>) {
-    for name in &IDENTITY_HEADERS {
-        headers.remove(name);
+    // Clients rarely send these: one pass over the request's few names finds
+    // out, cheaper than hashing all seven for removal on every request.
+    if headers.keys().any(|name| IDENTITY_HEADERS.contains(name)) {
+        for name in &IDENTITY_HEADERS {
+            headers.remove(name);
+        }
     }
     let Some(identity) = identity else { return };
     let values = identity.headers_with(values_of);
     headers.reserve(values.len());
     for (name, value) in values {
-        headers.insert(name.clone(), value.clone());
+        headers.append(name.clone(), value.clone());
     }
 }
 
@@ -101,6 +105,16 @@ mod tests {
         copy.subject = "con_2".into();
         copy.consumer = Some("con_2".into());
         assert_eq!(applied(&copy)[&CONSUMER], "con_2", "a changed copy does not reuse the original's headers");
+    }
+
+    #[test]
+    fn an_anonymous_request_loses_the_identity_headers_it_sent() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, HeaderValue::from_static("api"));
+        headers.append(SUBJECT, HeaderValue::from_static("admin"));
+        headers.append(SUBJECT, HeaderValue::from_static("root"));
+        apply(&mut headers, None);
+        assert_eq!(headers.len(), 1);
     }
 
     #[test]
