@@ -1,6 +1,7 @@
 //! A denial: the status the client gets and the reason code the log gets.
 
 use bytes::Bytes;
+use http::header::RETRY_AFTER;
 use http::{HeaderName, HeaderValue, StatusCode};
 
 /// Why a request is refused. The client sees only the status and a generic
@@ -29,6 +30,13 @@ impl Deny {
     /// request's framing cannot be trusted.
     pub fn malformed(reason: &'static str) -> Self {
         Self { close: true, ..Self::new(StatusCode::BAD_REQUEST, reason) }
+    }
+
+    /// The same denial, telling the client to try again in `seconds`.
+    #[must_use]
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.headers.push((RETRY_AFTER, HeaderValue::from(seconds)));
+        self
     }
 }
 

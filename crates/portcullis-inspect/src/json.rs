@@ -182,8 +182,6 @@ pub struct JsonScanner {
     unicode: u16,
     /// The keys of the open objects, when duplicates are refused.
     keys: OpenKeys,
-    /// The string being read is a key whose bytes `keys` collects.
-    collect: bool,
 }
 
 impl JsonScanner {
@@ -201,7 +199,6 @@ impl JsonScanner {
             high_surrogate: None,
             unicode: 0,
             keys: OpenKeys::default(),
-            collect: false,
         }
     }
 
@@ -322,7 +319,6 @@ impl JsonScanner {
             }
             b'"' => {
                 self.in_key = false;
-                self.collect = false;
                 self.len = 0;
                 self.state = State::Str;
                 Ok(())
@@ -361,8 +357,7 @@ impl JsonScanner {
         }
         self.in_key = true;
         self.len = 0;
-        self.collect = self.limits.reject_duplicate_keys;
-        if self.collect {
+        if self.limits.reject_duplicate_keys {
             self.keys.start();
         }
         self.state = State::Str;
@@ -398,9 +393,14 @@ impl JsonScanner {
         }
     }
 
+    /// Whether the string being read is a key whose bytes `keys` collects.
+    fn collects_key(&self) -> bool {
+        self.in_key && self.limits.reject_duplicate_keys
+    }
+
     /// The next decoded bytes of the current string, kept if it is a key.
     fn key_bytes(&mut self, bytes: &[u8]) {
-        if self.collect {
+        if self.collects_key() {
             self.keys.push(bytes);
         }
     }
@@ -456,7 +456,7 @@ impl JsonScanner {
             self.value_done();
             return Ok(());
         }
-        if self.collect
+        if self.limits.reject_duplicate_keys
             && let Some(Frame::Object { keys, .. }) = self.stack.last_mut()
             && self.keys.end(keys)
         {

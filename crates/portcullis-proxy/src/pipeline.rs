@@ -190,8 +190,7 @@ async fn serve<'s>(
         Ok(None) => {}
         Ok(Some(place)) => cx.holds.push(Box::new(place)),
         Err(()) => {
-            let mut busy = Deny::new(StatusCode::SERVICE_UNAVAILABLE, "upstream.busy");
-            busy.headers.push((header::RETRY_AFTER, http::HeaderValue::from_static("1")));
+            let busy = Deny::new(StatusCode::SERVICE_UNAVAILABLE, "upstream.busy").retry_after(1);
             return (Answer::Own(busy), Some(route));
         }
     }

@@ -8,14 +8,16 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use http::StatusCode;
 use http::request::Parts;
+use portcullis_core::prehashed::BuildPrehashed;
 use portcullis_core::{Counter, Ctx, Deny, Policy, Step, Verdict, counters};
 
 use crate::key::KeySpec;
 
-/// In-flight counts by key, process-wide.
+/// In-flight counts by key, process-wide. Keys are keyed hashes
+/// ([`KeySpec::hash`]), so the map uses them as they are.
 #[derive(Debug, Default)]
 struct InFlight {
-    counts: Mutex<HashMap<u64, u32>>,
+    counts: Mutex<HashMap<u64, u32, BuildPrehashed>>,
     hasher: RandomState,
 }
 
@@ -73,8 +75,7 @@ impl Policy for ConcurrencyPolicy {
         if *n >= self.max {
             drop(counts);
             self.rejected.inc();
-            let mut deny = Deny::new(StatusCode::TOO_MANY_REQUESTS, "ratelimit.concurrency");
-            deny.headers.push((http::header::RETRY_AFTER, http::HeaderValue::from_static("1")));
+            let deny = Deny::new(StatusCode::TOO_MANY_REQUESTS, "ratelimit.concurrency").retry_after(1);
             return Step::Done(Ok(Verdict::Deny(deny)));
         }
         *n += 1;

@@ -76,7 +76,7 @@ impl KeySpec {
 
     /// The key of this request for the limit identified by `limit`, in this process.
     pub fn hash(&self, limit: &str, req: &Parts, cx: &Ctx, hasher: &RandomState) -> u64 {
-        let mut h = Gather { hasher: hasher.build_hasher(), buf: [0; GATHER], len: 0 };
+        let mut h = Gather::new(hasher.build_hasher());
         self.feed(limit, req, cx, &mut |bytes| h.write(bytes));
         h.finish()
     }
@@ -154,6 +154,10 @@ struct Gather<H> {
 }
 
 impl<H: Hasher> Gather<H> {
+    fn new(hasher: H) -> Self {
+        Self { hasher, buf: [0; GATHER], len: 0 }
+    }
+
     fn write(&mut self, bytes: &[u8]) {
         if self.len + bytes.len() > GATHER {
             self.hasher.write(&self.buf[..self.len]);
@@ -190,14 +194,14 @@ mod tests {
     fn gathered_writes_hash_like_one_write() {
         let seed = RandomState::new();
         let parts: Vec<Vec<u8>> = [1u8, 4, 30, 64, 0, 3, 100, 63, 2].iter().map(|&n| vec![n; usize::from(n)]).collect();
-        let mut gathered = Gather { hasher: seed.build_hasher(), buf: [0; GATHER], len: 0 };
+        let mut gathered = Gather::new(seed.build_hasher());
         let mut whole = seed.build_hasher();
         for part in &parts {
             gathered.write(part);
             whole.write(part);
         }
         assert_eq!(gathered.finish(), whole.finish());
-        let mut short = Gather { hasher: seed.build_hasher(), buf: [0; GATHER], len: 0 };
+        let mut short = Gather::new(seed.build_hasher());
         short.write(&parts[6][..99]);
         let mut other = seed.build_hasher();
         other.write(&parts[6]);

@@ -6,13 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
-
-const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+use http::header::{HeaderName, HeaderValue};
 use http::request::Parts;
 use portcullis_core::{Counter, Ctx, Deny, Policy, PolicyError, Step, Verdict, counters};
 
@@ -22,6 +16,12 @@ use crate::algorithm::{Algorithm, Decision, Decisions};
 use crate::key::{KeySpec, SharedKey};
 use crate::shared::SharedCounters;
 use crate::store::Store;
+
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 /// What happens to a request over a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,8 +248,7 @@ impl RateLimitPolicy {
         }
         let mut deny = Deny::new(StatusCode::TOO_MANY_REQUESTS, "ratelimit.exceeded");
         self.headers(decisions, &mut deny.headers);
-        deny.headers.push((RETRY_AFTER, HeaderValue::from(retry)));
-        Verdict::Deny(deny)
+        Verdict::Deny(deny.retry_after(retry))
     }
 }
 

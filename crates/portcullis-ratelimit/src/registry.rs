@@ -151,7 +151,8 @@ impl LimitInForce {
             Counting::Shared(shared) => {
                 let key = l.key.shared(&l.id, &parts, &cx);
                 // The fallback counts of this gateway go too.
-                let local = Store::global().forget(key.local(&Store::global().hasher));
+                let store = Store::global();
+                let local = store.forget(key.local(&store.hasher));
                 Ok(shared.forget(key).await.map_err(|_| CountersUnavailable)? || local)
             }
         }
