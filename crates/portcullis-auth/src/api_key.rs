@@ -95,7 +95,7 @@ impl ApiKeyPolicy {
         if self.brute_force.address_locked(cx) {
             return Ok(Verdict::Deny(unauthorized("auth.api_key.locked", CHALLENGE)));
         }
-        let now = portcullis_core::time::now_unix_millis();
+        let now = portcullis_core::time::unix_millis_at(cx.received);
         let Some(credential) = index.resolve_api_key(token, now) else {
             self.brute_force.fail(&address_key(cx));
             return Ok(Verdict::Deny(unauthorized("auth.api_key.invalid", CHALLENGE)));

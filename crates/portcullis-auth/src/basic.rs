@@ -144,7 +144,7 @@ impl BasicPolicy {
             return deny(reason);
         };
         let Some(index) = self.source.get() else { return Err(unavailable("basic")) };
-        let now = portcullis_core::time::now_unix_millis();
+        let now = portcullis_core::time::unix_millis_at(cx.received);
         let credential = index.lookup(CredentialKind::Basic, &user, now);
         let phc = credential.as_ref().and_then(|c| c.password_phc()).map(str::to_owned);
         let key = match (&credential, &phc) {

@@ -48,7 +48,7 @@ impl Policy for MtlsIdentityPolicy {
             return Step::Done(Ok(Verdict::Deny(unauthorized("auth.mtls.missing", CHALLENGE))));
         };
         let Some(index) = self.source.get() else { return Step::Done(Err(unavailable(self.name()))) };
-        let now = portcullis_core::time::now_unix_millis();
+        let now = portcullis_core::time::unix_millis_at(cx.received);
         let identity = match index.lookup(CredentialKind::Mtls, &cert.fingerprint_sha256, now) {
             Some(credential) => Some(credential.identity.clone()),
             None => self.rules.iter().find_map(|rule| rule.identity_of(&cert)).map(Arc::clone),

@@ -2,7 +2,9 @@
 //! logs and IMF-fixdate (RFC 9110 §5.6.7) for headers.
 
 use std::fmt::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -66,9 +68,49 @@ pub fn now_unix_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Milliseconds since the Unix epoch at `at`, a recent instant such as a
+/// request's arrival ([`crate::Ctx::received`]), without reading the wall
+/// clock on every call: the offset between the two clocks is measured at
+/// most once a second and reused in between, so a step of the wall clock is
+/// followed within a second.
+pub fn unix_millis_at(at: Instant) -> i64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    /// Wall-clock minus monotonic milliseconds, as last measured.
+    static OFFSET: AtomicI64 = AtomicI64::new(0);
+    /// Monotonic milliseconds when `OFFSET` was measured (`i64::MIN`: never).
+    static MEASURED: AtomicI64 = AtomicI64::new(i64::MIN);
+    let start = *START.get_or_init(Instant::now);
+    let mono = |at: Instant| i64::try_from(at.saturating_duration_since(start).as_millis()).unwrap_or(i64::MAX);
+    let at = mono(at);
+    // Acquire pairs with the Release below: a reader that sees a new
+    // measurement time sees its offset too.
+    if at.saturating_sub(MEASURED.load(Ordering::Acquire)) >= 1000 {
+        let now = mono(Instant::now());
+        OFFSET.store(now_unix_millis().saturating_sub(now), Ordering::Relaxed);
+        MEASURED.store(now, Ordering::Release);
+    }
+    at.saturating_add(OFFSET.load(Ordering::Relaxed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wall_time_at_an_instant_follows_the_wall_clock() {
+        // Each reading may round its two clocks apart by a millisecond.
+        let within = |a: i64, b: i64| a - 2 <= b;
+        let before = now_unix_millis();
+        let first = unix_millis_at(Instant::now());
+        let again = unix_millis_at(Instant::now());
+        let after = now_unix_millis();
+        assert!(
+            within(before, first) && within(first, again) && within(again, after),
+            "{before} {first} {again} {after}"
+        );
+        let ahead = unix_millis_at(Instant::now() + std::time::Duration::from_secs(5));
+        assert!((ahead - (after + 5000)).abs() < 100, "an instant 5 s ahead reads 5 s ahead: {ahead} vs {after}");
+    }
 
     #[test]
     fn formats_known_instants() {

@@ -21,7 +21,7 @@ pub const IDENTITY_HEADERS: [HeaderName; 7] = [CONSUMER, CONSUMER_NAME, APP, SUB
 pub(crate) fn apply(headers: &mut HeaderMap, identity: Option<&Identity>) {
     // Clients rarely send these: one pass over the request's few names finds
     // out, cheaper than hashing all seven for removal on every request.
-    if headers.keys().any(|name| IDENTITY_HEADERS.contains(name)) {
+    if headers.keys().any(is_identity_header) {
         for name in &IDENTITY_HEADERS {
             headers.remove(name);
         }
@@ -32,6 +32,14 @@ pub(crate) fn apply(headers: &mut HeaderMap, identity: Option<&Identity>) {
     for (name, value) in values {
         headers.append(name.clone(), value.clone());
     }
+}
+
+/// Whether `name` is one of ours: all start with `x-`, which most names a
+/// request carries (the standard ones) do not, so they are passed over
+/// without comparing against each of ours.
+fn is_identity_header(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name.starts_with("x-") && IDENTITY_HEADERS.iter().any(|ours| ours.as_str() == name)
 }
 
 /// The identity's headers, built once per identity: an API key's identity
@@ -115,6 +123,20 @@ mod tests {
         headers.append(SUBJECT, HeaderValue::from_static("root"));
         apply(&mut headers, None);
         assert_eq!(headers.len(), 1);
+    }
+
+    #[test]
+    fn each_identity_header_a_client_sends_is_removed_and_others_kept() {
+        for ours in &IDENTITY_HEADERS {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::HOST, HeaderValue::from_static("api"));
+            headers.insert("x-consumer", HeaderValue::from_static("kept"));
+            let spoofed = HeaderName::from_bytes(ours.as_str().to_ascii_uppercase().as_bytes()).unwrap();
+            headers.insert(spoofed, HeaderValue::from_static("spoofed"));
+            apply(&mut headers, None);
+            assert!(!headers.contains_key(ours), "{ours}");
+            assert_eq!(headers.len(), 2, "{ours}");
+        }
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub(crate) async fn handle(
     cx.client_cert.clone_from(&conn.client_cert);
     let record = shared.access_log.as_ref().map(|log| {
         let record = LogRecord {
-            start_unix_ms: portcullis_core::time::now_unix_millis(),
+            start_unix_ms: portcullis_core::time::unix_millis_at(cx.received),
             request_id: cx.request_id.clone(),
             route: None,
             client_ip: cx.client_ip,
@@ -173,7 +173,7 @@ async fn serve<'s>(
     }
     for policy in route.policies.iter() {
         let result = policy.on_request(&mut head, cx).resolve().await;
-        if let Err(deny) = decided(result, policy.name(), cx) {
+        if let Err(deny) = decided(result, &**policy, cx) {
             return (Answer::Own(deny), Some(route));
         }
     }
@@ -238,7 +238,7 @@ async fn request_body(
     let bytes = request_body::buffer_and_inspect(body, &mut inspectors, max, snapshot.limits.body_read_timeout).await?;
     for policy in wanting {
         let result = policy.on_body(head, &bytes, cx).resolve().await;
-        decided(result, policy.name(), cx)?;
+        decided(result, &**policy, cx)?;
     }
     Ok(RequestBody::Full(Some(bytes)))
 }
@@ -246,12 +246,12 @@ async fn request_body(
 /// A policy's decision as the pipeline acts on it: go on, or answer with
 /// the denial. A policy that could not decide fails closed with 503; the
 /// detail goes to the log only.
-fn decided(result: PolicyResult, policy: &str, cx: &Ctx) -> Result<(), Deny> {
+fn decided(result: PolicyResult, policy: &dyn Policy, cx: &Ctx) -> Result<(), Deny> {
     match result {
         Ok(Verdict::Continue) => Ok(()),
         Ok(Verdict::Deny(deny)) => Err(deny),
         Err(err) => {
-            tracing::error!(request_id = %cx.request_id, policy, error = %err, "Policy could not decide; failing closed.");
+            tracing::error!(request_id = %cx.request_id, policy = policy.name(), error = %err, "Policy could not decide; failing closed.");
             Err(Deny::new(StatusCode::SERVICE_UNAVAILABLE, err.reason))
         }
     }

@@ -11,7 +11,7 @@ use http::request::Parts;
 use portcullis_core::prehashed::BuildPrehashed;
 use portcullis_core::{Counter, Ctx, Deny, Policy, Step, Verdict, counters};
 
-use crate::key::KeySpec;
+use crate::key::{KeySpec, LimitSeed};
 
 /// In-flight counts by key, process-wide. Keys are keyed hashes
 /// ([`KeySpec::hash`]), so the map uses them as they are.
@@ -44,7 +44,7 @@ impl Drop for Slot {
 /// Caps requests in flight per key.
 #[derive(Debug)]
 pub struct ConcurrencyPolicy {
-    id: String,
+    seed: LimitSeed,
     key: KeySpec,
     max: u32,
     rejected: Arc<Counter>,
@@ -58,7 +58,7 @@ impl ConcurrencyPolicy {
             "Requests refused because too many were in flight.",
             &[("route", route), ("limit", name)],
         );
-        Self { id: format!("{route}/{name}"), key, max, rejected }
+        Self { seed: LimitSeed::new(&format!("{route}/{name}"), &in_flight().hasher), key, max, rejected }
     }
 }
 
@@ -69,7 +69,7 @@ impl Policy for ConcurrencyPolicy {
 
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
         let table = in_flight();
-        let key = self.key.hash(&self.id, req, cx, &table.hasher);
+        let key = self.key.hash(&self.seed, req, cx);
         let mut counts = table.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let n = counts.entry(key).or_insert(0);
         if *n >= self.max {

@@ -2,7 +2,7 @@
 //! are hashed with a per-process random key, so hostile or huge values take
 //! constant space and cannot be chosen to collide.
 
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
 use std::net::IpAddr;
 
 use http::HeaderName;
@@ -74,10 +74,10 @@ impl KeySpec {
             .collect()
     }
 
-    /// The key of this request for the limit identified by `limit`, in this process.
-    pub fn hash(&self, limit: &str, req: &Parts, cx: &Ctx, hasher: &RandomState) -> u64 {
-        let mut h = Gather::new(hasher.build_hasher());
-        self.feed(limit, req, cx, &mut |bytes| h.write(bytes));
+    /// The key of this request for the limit `seed` was made for, in this process.
+    pub(crate) fn hash(&self, seed: &LimitSeed, req: &Parts, cx: &Ctx) -> u64 {
+        let mut h = Gather::new(seed.0.clone());
+        self.feed(req, cx, &mut |bytes| h.write(bytes));
         h.finish()
     }
 
@@ -85,23 +85,19 @@ impl KeySpec {
     /// in every gateway sharing a counter store: 128 bits of SHA-256.
     pub fn shared(&self, limit: &str, req: &Parts, cx: &Ctx) -> SharedKey {
         let mut sha = Sha256::new();
-        self.feed(limit, req, cx, &mut |bytes| sha.update(bytes));
+        let mut out = |bytes: &[u8]| sha.update(bytes);
+        put(&mut out, b'L', limit.as_bytes());
+        self.feed(req, cx, &mut out);
         let digest = sha.finalize();
         let mut key = [0u8; 16];
         key.copy_from_slice(&digest[..16]);
         SharedKey(key)
     }
 
-    /// Writes the key's parts, each tagged and length-prefixed so that no
-    /// two different keys write the same bytes.
-    fn feed(&self, limit: &str, req: &Parts, cx: &Ctx, out: &mut dyn FnMut(&[u8])) {
-        let mut put = |tag: u8, bytes: &[u8]| {
-            let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-            out(&[tag]);
-            out(&len.to_le_bytes());
-            out(bytes);
-        };
-        put(b'L', limit.as_bytes());
+    /// Writes the key's parts after the limit's own, each tagged and
+    /// length-prefixed so that no two different keys write the same bytes.
+    fn feed(&self, req: &Parts, cx: &Ctx, out: &mut impl FnMut(&[u8])) {
+        let mut put = |tag: u8, bytes: &[u8]| put(out, tag, bytes);
         let client = || network(cx.client_ip, self.ipv4_prefix, self.ipv6_prefix);
         for part in &self.parts {
             match part {
@@ -132,10 +128,32 @@ impl KeySpec {
     }
 }
 
+/// Writes one tagged, length-prefixed part.
+fn put(out: &mut impl FnMut(&[u8]), tag: u8, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out(&[tag]);
+    out(&len.to_le_bytes());
+    out(bytes);
+}
+
 fn put_ip(put: &mut impl FnMut(u8, &[u8]), ip: IpAddr) {
     match ip {
         IpAddr::V4(a) => put(b'4', &a.octets()),
         IpAddr::V6(a) => put(b'6', &a.octets()),
+    }
+}
+
+/// One limit's local key hasher: a store's secret seed with the limit's
+/// identity already written, so each request hashes only its own parts.
+#[derive(Debug, Clone)]
+pub(crate) struct LimitSeed(DefaultHasher);
+
+impl LimitSeed {
+    /// The seed of the limit identified by `limit` (route and name) under `hasher`.
+    pub(crate) fn new(limit: &str, hasher: &RandomState) -> Self {
+        let mut h = hasher.build_hasher();
+        put(&mut |bytes| h.write(bytes), b'L', limit.as_bytes());
+        Self(h)
     }
 }
 
@@ -230,7 +248,7 @@ mod tests {
                     headers: portcullis_core::HeaderCache::default(),
                 })
             });
-            spec.hash("l", &req, &cx, &hasher)
+            spec.hash(&LimitSeed::new("l", &hasher), &req, &cx)
         };
         let other_ip: IpAddr = "198.51.100.1".parse().unwrap();
         assert_eq!(with(Some("con_a"), ip), with(Some("con_a"), other_ip), "one consumer, any address");

@@ -106,7 +106,9 @@ impl Lockouts {
     /// Whether any key may be locked now (one atomic load; callers skip
     /// building keys when it says no).
     pub fn any_locked(&self) -> bool {
-        self.millis(Instant::now()) < self.last_lock_ends.load(Ordering::Relaxed)
+        let ends = self.last_lock_ends.load(Ordering::Relaxed);
+        // Until the first lock, not even the clock is read.
+        ends != 0 && self.millis(Instant::now()) < ends
     }
 
     /// Whether `key` is locked now.

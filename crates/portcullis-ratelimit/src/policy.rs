@@ -13,7 +13,7 @@ use portcullis_core::{Counter, Ctx, Deny, Policy, PolicyError, Step, Verdict, co
 use smallvec::SmallVec;
 
 use crate::algorithm::{Algorithm, Decision, Decisions};
-use crate::key::{KeySpec, SharedKey};
+use crate::key::{KeySpec, LimitSeed, SharedKey};
 use crate::shared::SharedCounters;
 use crate::store::Store;
 
@@ -163,25 +163,29 @@ pub struct RateLimitPolicy {
     counting: Counting,
     /// Each limit's share for counting locally while shared counters are down.
     local_shares: Vec<Algorithm>,
+    /// Each limit's key seed in the local store (counting locally only).
+    seeds: Vec<LimitSeed>,
 }
 
 impl RateLimitPolicy {
     /// A policy over `limits`, counting as `counting` says.
     pub fn new(limits: Vec<Limit>, on_limit: OnLimit, headers: HeaderStyle, counting: Counting) -> Self {
-        let local_shares = match &counting {
-            Counting::Local(_) => Vec::new(),
-            Counting::Shared(shared) => limits.iter().map(|l| shared.local_share(&l.algorithm)).collect(),
+        let (local_shares, seeds) = match &counting {
+            Counting::Local(store) => {
+                (Vec::new(), limits.iter().map(|l| LimitSeed::new(&l.id, &store.hasher)).collect())
+            }
+            Counting::Shared(shared) => (limits.iter().map(|l| shared.local_share(&l.algorithm)).collect(), Vec::new()),
         };
         let limits: Vec<Arc<Limit>> = limits.into_iter().map(Arc::new).collect();
         for limit in &limits {
             crate::registry::register(limit, &counting);
         }
-        Self { limits, on_limit, headers, counting, local_shares }
+        Self { limits, on_limit, headers, counting, local_shares, seeds }
     }
 
     fn decide_local(&self, store: &Store, req: &Parts, cx: &Ctx, at: Instant) -> Decisions {
         let checks: SmallVec<[(u64, &Algorithm); 4]> =
-            self.limits.iter().map(|l| (l.key.hash(&l.id, req, cx, &store.hasher), &l.algorithm)).collect();
+            self.limits.iter().zip(&self.seeds).map(|(l, seed)| (l.key.hash(seed, req, cx), &l.algorithm)).collect();
         store.decide_all(&checks, at)
     }
 

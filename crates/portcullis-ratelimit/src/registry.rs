@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use http::{HeaderName, HeaderValue, Method};
 use portcullis_core::{Ctx, Identity};
 
+use crate::key::LimitSeed;
 use crate::policy::{Counting, Limit};
 use crate::store::Store;
 
@@ -129,7 +130,9 @@ impl LimitInForce {
         let (parts, cx) = self.request(values);
         let l = &self.limit;
         let decision = match &self.counting {
-            Counting::Local(store) => store.peek(l.key.hash(&l.id, &parts, &cx, &store.hasher), &l.algorithm),
+            Counting::Local(store) => {
+                store.peek(l.key.hash(&LimitSeed::new(&l.id, &store.hasher), &parts, &cx), &l.algorithm)
+            }
             Counting::Shared(shared) => {
                 shared.peek(l.key.shared(&l.id, &parts, &cx), &l.algorithm).await.map_err(|_| CountersUnavailable)?
             }
@@ -147,7 +150,7 @@ impl LimitInForce {
         let (parts, cx) = self.request(values);
         let l = &self.limit;
         match &self.counting {
-            Counting::Local(store) => Ok(store.forget(l.key.hash(&l.id, &parts, &cx, &store.hasher))),
+            Counting::Local(store) => Ok(store.forget(l.key.hash(&LimitSeed::new(&l.id, &store.hasher), &parts, &cx))),
             Counting::Shared(shared) => {
                 let key = l.key.shared(&l.id, &parts, &cx);
                 // The fallback counts of this gateway go too.

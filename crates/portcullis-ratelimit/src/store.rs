@@ -91,25 +91,32 @@ impl Store {
         // Locked in ascending order, so concurrent requests cannot deadlock.
         let mut guards: SmallVec<[MutexGuard<'_, Shard>; 4]> =
             order.iter().map(|&i| self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)).collect();
-        // The position of a key's shard among the locked ones.
-        let shard = |key: u64| -> usize { order.binary_search(&Self::shard_of(key)).unwrap_or(0) };
+        // Each check's shard, as its position among the locked ones.
+        let slots: SmallVec<[usize; 4]> =
+            checks.iter().map(|(key, _)| order.binary_search(&Self::shard_of(*key)).unwrap_or(0)).collect();
         let mut decisions = Decisions::new();
         let mut states: SmallVec<[State; 4]> = SmallVec::new();
-        for (key, alg) in checks {
-            let state = guards[shard(*key)].get(key).map(|e| e.state);
+        for ((key, alg), &slot) in checks.iter().zip(&slots) {
+            let state = guards[slot].get(key).map(|e| e.state);
             let (decision, next) = alg.decide(state, now, wall);
             decisions.push(decision);
             states.push(next);
         }
         if decisions.iter().all(|d| d.allowed) {
-            for (((key, alg), decision), next) in checks.iter().zip(&decisions).zip(&states) {
-                let g = shard(*key);
-                let idle_after = now.saturating_add(decision.reset.saturating_mul(1_000_000_000));
-                let map = &mut guards[g];
-                if map.len() >= self.per_shard && !map.contains_key(key) {
+            for ((((key, alg), decision), next), &slot) in checks.iter().zip(&decisions).zip(&states).zip(&slots) {
+                let entry = Entry {
+                    state: *next,
+                    idle_after: now.saturating_add(decision.reset.saturating_mul(1_000_000_000)),
+                };
+                let map = &mut guards[slot];
+                if let Some(held) = map.get_mut(key) {
+                    *held = entry;
+                    continue;
+                }
+                if map.len() >= self.per_shard {
                     self.make_room(map, alg, now, wall);
                 }
-                map.insert(*key, Entry { state: *next, idle_after });
+                map.insert(*key, entry);
             }
         }
         decisions
