@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 
 /// Claims an identity carries beyond its fixed fields (a token's payload).
 pub trait Claims: std::fmt::Debug + Send + Sync {
@@ -38,10 +38,13 @@ pub struct Identity {
     pub headers: HeaderCache,
 }
 
-/// Headers derived from an [`Identity`] once. A clone starts empty, since a
-/// copy may be changed before its headers are read.
+/// Headers derived from an [`Identity`] once, as `(name, value)` where the
+/// name is the builder's own number for it: the builder turns numbers into
+/// its constant names, which costs less than cloning a stored custom
+/// [`http::HeaderName`]. A clone starts empty, since a copy may be changed
+/// before its headers are read.
 #[derive(Debug, Default)]
-pub struct HeaderCache(OnceLock<Box<[(HeaderName, HeaderValue)]>>);
+pub struct HeaderCache(OnceLock<Box<[(u8, HeaderValue)]>>);
 
 impl Clone for HeaderCache {
     fn clone(&self) -> Self {
@@ -51,10 +54,7 @@ impl Clone for HeaderCache {
 
 impl Identity {
     /// The headers `build` derives from this identity, built on the first call.
-    pub fn headers_with(
-        &self,
-        build: impl FnOnce(&Self) -> Vec<(HeaderName, HeaderValue)>,
-    ) -> &[(HeaderName, HeaderValue)] {
+    pub fn headers_with(&self, build: impl FnOnce(&Self) -> Vec<(u8, HeaderValue)>) -> &[(u8, HeaderValue)] {
         self.headers.0.get_or_init(|| build(self).into_boxed_slice())
     }
 

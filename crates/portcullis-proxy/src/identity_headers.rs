@@ -14,8 +14,23 @@ const GROUPS: HeaderName = HeaderName::from_static("x-consumer-groups");
 const SCOPES: HeaderName = HeaderName::from_static("x-scopes");
 const METHOD: HeaderName = HeaderName::from_static("x-authenticated-by");
 
-/// Every identity header the gateway owns.
+/// Every identity header the gateway owns; a header's position is its
+/// number in an identity's [`portcullis_core::HeaderCache`].
 pub const IDENTITY_HEADERS: [HeaderName; 7] = [CONSUMER, CONSUMER_NAME, APP, SUBJECT, GROUPS, SCOPES, METHOD];
+
+/// The name numbered `n` in [`IDENTITY_HEADERS`], made from its constant
+/// (a clone of a stored custom name costs an indirect call).
+fn name_of(n: u8) -> HeaderName {
+    match n {
+        0 => CONSUMER,
+        1 => CONSUMER_NAME,
+        2 => APP,
+        3 => SUBJECT,
+        4 => GROUPS,
+        5 => SCOPES,
+        _ => METHOD,
+    }
+}
 
 /// Removes client-sent identity headers and sets the gateway's.
 pub(crate) fn apply(headers: &mut HeaderMap, identity: Option<&Identity>) {
@@ -29,8 +44,8 @@ pub(crate) fn apply(headers: &mut HeaderMap, identity: Option<&Identity>) {
     let Some(identity) = identity else { return };
     let values = identity.headers_with(values_of);
     headers.reserve(values.len());
-    for (name, value) in values {
-        headers.append(name.clone(), value.clone());
+    for (n, value) in values {
+        headers.append(name_of(*n), value.clone());
     }
 }
 
@@ -44,15 +59,16 @@ fn is_identity_header(name: &HeaderName) -> bool {
 
 /// The identity's headers, built once per identity: an API key's identity
 /// is shared by all its requests, so they copy ready values.
-fn values_of(identity: &Identity) -> Vec<(HeaderName, HeaderValue)> {
+fn values_of(identity: &Identity) -> Vec<(u8, HeaderValue)> {
     let mut values = Vec::with_capacity(IDENTITY_HEADERS.len());
     let mut set = |name: HeaderName, value: &str| {
+        let n = IDENTITY_HEADERS.iter().position(|ours| *ours == name).and_then(|n| u8::try_from(n).ok());
         // A value that is not a valid header value (control characters from
         // a token claim) is left out rather than forwarded mangled.
         if !value.is_empty()
             && let Ok(value) = HeaderValue::from_str(value)
         {
-            values.push((name, value));
+            values.extend(n.map(|n| (n, value)));
         }
     };
     set(SUBJECT, &identity.subject);
@@ -123,6 +139,13 @@ mod tests {
         headers.append(SUBJECT, HeaderValue::from_static("root"));
         apply(&mut headers, None);
         assert_eq!(headers.len(), 1);
+    }
+
+    #[test]
+    fn each_number_names_its_header() {
+        for (n, name) in IDENTITY_HEADERS.iter().enumerate() {
+            assert_eq!(&name_of(u8::try_from(n).unwrap()), name);
+        }
     }
 
     #[test]

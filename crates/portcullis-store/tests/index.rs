@@ -61,7 +61,12 @@ async fn a_valid_key_resolves_to_its_consumer_and_nothing_else_does() {
     assert_eq!(index.len(), 1);
     assert_eq!(index.seq(), store.audit_head().await.unwrap().seq);
 
+    // A wrong secret before the key was ever verified (nothing remembered)…
+    assert!(index.resolve_api_key(&tampered(&token), now_ms()).is_none(), "cold slot");
     let found = index.resolve_api_key(&token, now_ms()).expect("the key resolves");
+    // …and after (the slot remembers the genuine key's MAC, not a prefix).
+    assert!(index.resolve_api_key(&tampered(&token), now_ms()).is_none(), "warm slot");
+    assert!(resolves(&index, &token), "and the genuine key again, now by its MAC");
     assert_eq!(found.id, credential.id);
     assert_eq!(found.app_id, app.id);
     assert_eq!(found.consumer_id, app.consumer_id);
