@@ -209,24 +209,45 @@ impl JsonScanner {
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), JsonError> {
         let mut i = 0;
         while let Some(&b) = chunk.get(i) {
-            // Fast path: a run of plain, valid UTF-8 inside a string (the bulk
-            // of most documents) is counted and collected at once instead of
-            // byte by byte. A character split by the chunk's end, or invalid
-            // UTF-8, is left to the byte-wise path.
-            if self.state == State::Str && self.utf8_pending == 0 && self.high_surrogate.is_none() {
-                let rest = &chunk[i..];
-                let (run, ascii) = plain_run(rest);
-                let run = if ascii {
-                    run
-                } else {
-                    std::str::from_utf8(&rest[..run]).map_or_else(|e| e.valid_up_to(), str::len)
-                };
-                if run > 0 {
-                    self.grow_by(run)?;
-                    self.key_bytes(&rest[..run]);
-                    i += run;
-                    continue;
+            match self.state {
+                // Fast path: a run of plain, valid UTF-8 inside a string (the
+                // bulk of most documents) is counted and collected at once
+                // instead of byte by byte, and the closing quote that most
+                // often follows is taken with it. A character split by the
+                // chunk's end, or invalid UTF-8, is left to the byte-wise path.
+                State::Str if self.utf8_pending == 0 && self.high_surrogate.is_none() => {
+                    let rest = &chunk[i..];
+                    let (run, ascii) = plain_run(rest);
+                    let run = if ascii {
+                        run
+                    } else {
+                        std::str::from_utf8(&rest[..run]).map_or_else(|e| e.valid_up_to(), str::len)
+                    };
+                    if run > 0 {
+                        self.grow_by(run)?;
+                        self.key_bytes(&rest[..run]);
+                        i += run;
+                        if rest.get(run) == Some(&b'"') {
+                            self.string_end()?;
+                            i += 1;
+                        }
+                        continue;
+                    }
                 }
+                // Fast path: the digits of a number's integer, fraction or
+                // exponent, counted at once.
+                State::Number(NumberPart::Int | NumberPart::Frac | NumberPart::ExpDigits) => {
+                    let digits = chunk[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    if digits > 0 {
+                        self.len = self.len.saturating_add(u32::try_from(digits).unwrap_or(u32::MAX));
+                        if self.len > self.limits.max_number_len {
+                            return Err(JsonError::NumberLength);
+                        }
+                        i += digits;
+                        continue;
+                    }
+                }
+                _ => {}
             }
             self.byte(b)?;
             i += 1;
@@ -672,6 +693,25 @@ mod tests {
         err(br#"{"abc":1}"#, limits.clone(), JsonError::KeyLength);
         err(b"[123456]", limits.clone(), JsonError::NumberLength);
         err(b"[[1,2],[3],[4,5]]", limits, JsonError::NumberCount);
+    }
+
+    #[test]
+    fn number_length_counts_every_part_however_the_body_is_cut() {
+        let limits = JsonLimits { max_number_len: 6, ..JsonLimits::default() };
+        for (doc, expected) in [
+            ("[123456]", Ok(())),
+            ("[1234567]", Err(JsonError::NumberLength)),
+            ("[-1.5e30]", Err(JsonError::NumberLength)),
+            ("[-1.5e3]", Ok(())),
+            ("[0.1234]", Ok(())),
+            ("[0.12345]", Err(JsonError::NumberLength)),
+        ] {
+            for split in 0..=doc.len() {
+                let mut s = JsonScanner::new(limits.clone());
+                let result = s.feed(&doc.as_bytes()[..split]).and_then(|()| s.feed(&doc.as_bytes()[split..]));
+                assert_eq!(result.and_then(|()| s.finish()), expected, "{doc} split at {split}");
+            }
+        }
     }
 
     #[test]

@@ -18,8 +18,8 @@ const SMALL: usize = 16;
 pub(super) struct OpenKeys {
     /// The decoded bytes of the held keys, then of the key being read.
     bytes: Vec<u8>,
-    /// Where each held key ends in `bytes`.
-    ends: Vec<usize>,
+    /// Where each held key ends in `bytes`, and its [`tag`].
+    ends: Vec<(usize, u64)>,
     /// Where the key being read starts in `bytes`.
     current: usize,
     seed: RandomState,
@@ -65,18 +65,19 @@ impl OpenKeys {
             return !hashes.insert(hash);
         }
         let key = &self.bytes[start..];
+        let key_tag = tag(key);
         let mut from = object.bytes_from;
-        for &end in &self.ends[object.first..] {
-            if &self.bytes[from..end] == key {
+        for &(end, held) in &self.ends[object.first..] {
+            if held == key_tag && &self.bytes[from..end] == key {
                 return true;
             }
             from = end;
         }
-        self.ends.push(self.bytes.len());
+        self.ends.push((self.bytes.len(), key_tag));
         if self.ends.len() - object.first > SMALL {
             let mut hashes = HashSet::with_capacity_and_hasher(4 * SMALL, BuildPrehashed::default());
             let mut from = object.bytes_from;
-            for &end in &self.ends[object.first..] {
+            for &(end, _) in &self.ends[object.first..] {
                 hashes.insert(self.seed.hash_one(&self.bytes[from..end]));
                 from = end;
             }
@@ -85,6 +86,16 @@ impl OpenKeys {
         }
         false
     }
+}
+
+/// A key's length and first eight bytes in one word: keys with different
+/// tags differ, so most comparisons cost one integer compare. Equal tags
+/// (which a client can arrange) only mean the bytes are compared.
+fn tag(key: &[u8]) -> u64 {
+    let mut first = [0u8; 8];
+    let n = key.len().min(8);
+    first[..n].copy_from_slice(&key[..n]);
+    u64::from_le_bytes(first) ^ u64::try_from(key.len()).unwrap_or(u64::MAX).rotate_right(8)
 }
 
 #[cfg(test)]
