@@ -49,6 +49,16 @@ SCENARIOS: dict[str, tuple[str, str, str | None, str | None]] = {
     "get_rate_limited": ("GET", "/limited/small", None, None),
     "get_plain_again": ("GET", "/plain/small", None, None),
 }
+# scenario -> [(label, substrings that must all be in the symbol)] for --perf (see rounds.profile)
+_BODY = [("request body: `buffer_and_inspect`", ("buffer_and_inspect",))]
+PROFILE: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "post_none_json": _BODY,
+    "post_json_limits": _BODY + [("JSON scanner: `JsonScanner::feed`", ("JsonScanner", "feed"))],
+    "post_json_openapi": _BODY + [("OpenAPI: `OpenApiPolicy`", ("OpenApiPolicy",))],
+    "post_xml_limits": _BODY + [("XML scanner: `xml::scan`", ("xml", "scan"))],
+    "get_rate_limited": [("rate_limit policy: `RateLimitPolicy`", ("RateLimitPolicy",))],
+}
+
 DESCRIBE = {
     "post_none_json": "(a) no policies, JSON body",
     "post_none_xml": "(a') no policies, XML body",
@@ -384,6 +394,7 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
              f"{'yes' if not errs and not fails and all(not c['problems'] for c in checks) else 'NO'} |")
     L.append("")
 
+    L += R.profile_section(meta.get("profile"))
     L.append("## Pre-flight\n")
     L.append("| check | request | status (expected) | reason in the access log | notes |")
     L.append("|---|---|---|---|---|")
@@ -419,6 +430,10 @@ def report_only(path: Path) -> int:
 
 def main() -> int:
     ap = R.driver_args(__doc__, list(SCENARIOS), list(SCENARIOS), rounds=8, duration=5, max_seconds=1500)
+    ap.add_argument("--perf", type=float, default=0, metavar="SECONDS",
+                    help=f"after the rounds, profile the gateway with perf for this long per scenario of "
+                         f"{', '.join(PROFILE)} (0: no)")
+    ap.add_argument("--perf-freq", type=int, default=999)
     ap.add_argument("--report-only", type=Path, metavar="JSON",
                     help="measure nothing: rewrite the report of an earlier run from its latest.json")
     args = ap.parse_args()
@@ -477,6 +492,9 @@ def main() -> int:
         R.run_rounds(args, scenarios, t_begin, lambda rnd, sc: one_run(args, rnd, sc, gw, upstream), gone, runs)
         meta["peak_rss_kib"] = B.status_kib(p.pid, "VmHWM")
         log(f"measured {len(runs)} runs in {time.monotonic() - t_begin:.0f}s")
+        if args.perf > 0:
+            meta["profile"] = R.profile(args, gw, [s for s in scenarios if s in PROFILE], PROFILE,
+                                        lambda sc, secs: wrk_cmd(args, sc, secs, latency=False))
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); writing what was measured")
     finally:

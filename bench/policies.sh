@@ -18,6 +18,8 @@
 #   BENCH_OUT                  output directory (default bench/out; this script writes BENCH_OUT/policies)
 #   NOISE_LIMIT RETRIES NOISE_BUDGET  as for bench/run.sh (0.15 cores, 2 repeats, 240 s; QUICK: 30 s)
 #   MAX_SECONDS                stop starting new runs after this long (default 1500; QUICK: 150)
+#   PERF                       after the rounds, profile the gateway with perf for PERF seconds per body or
+#                              limit scenario (perf record --call-graph dwarf; e.g. ROUNDS=0 PERF=8)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,6 +43,6 @@ fi
 
 DRIVER_PY=policies.py
 EXTRA_TOOLS=()
-DRIVER_ARGS=()
+DRIVER_ARGS=(${PERF:+--perf "$PERF"})
 # shellcheck source=bench/driver.sh
 source "$BENCH_DIR/driver.sh"
