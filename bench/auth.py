@@ -67,6 +67,8 @@ SCENARIOS: dict[str, tuple[str, str | None]] = {
     "rs256": ("/rs256/small", "rs256"),
     "es256": ("/es256/small", "es256"),
     "open_again": ("/open/small", None),
+    # Opt-in (SCENARIOS=...): what the key's header alone costs, on a route that ignores it.
+    "open_keyed": ("/open/small", "api_key"),
     # Opt-in (SCENARIOS=...): a new token on every request, from a pool of FRESH_POOL tokens.
     "rs256_fresh": ("/rs256/small", "rs256_pool"),
     "es256_fresh": ("/es256/small", "es256_pool"),
@@ -78,12 +80,14 @@ DESCRIBE = {
     "rs256": "`/rs256`: `jwt` RS256 (RSA-2048), static key, one token",
     "es256": "`/es256`: `jwt` ES256 (P-256), static key, one token",
     "open_again": "`/open` again (control)",
+    "open_keyed": "`/open` with the API key's header sent (and ignored): the credential's bytes alone",
     "rs256_fresh": f"`/rs256`, a different token on every request ({FRESH_POOL:,} cycled): a signature check each",
     "es256_fresh": f"`/es256`, a different token on every request ({FRESH_POOL:,} cycled): a signature check each",
 }
 # scenario -> (baseline, goal or None, binding goal?, the control that shows the noise of this comparison)
 COSTS: dict[str, tuple[str, float | None, bool, str]] = {
     "open_again": ("open", None, False, ""),  # control: the same request, measured in a separate run
+    "open_keyed": ("open", None, False, "open_again"),  # for information: how much of `key` is the header itself
     "key": ("open", 0.03, True, "open_again"),
     "rs256": ("open", 0.10, True, "open_again"),
     "es256": ("open", 0.10, False, "open_again"),  # "reported too": the JWT bar, for information
@@ -511,7 +515,7 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
     hdr = " | ".join(f"r{i + 1}" for i in range(args.rounds))
     L.append(f"| scenario | {hdr} | **median** | quiet rounds (n) | min … max |")
     L.append("|---|" + "---:|" * args.rounds + "---:|---:|---:|")
-    for sc in ("key", "rs256", "es256", "rs256_fresh", "es256_fresh", "open_again"):
+    for sc in ("key", "open_keyed", "rs256", "es256", "rs256_fresh", "es256_fresh", "open_again"):
         if sc in per_sc:
             c = per_sc[sc]
             L.append(f"| {sc} | " + " | ".join(c["cells"]) + f" | **{pct(c['all'])}** | {pct(c['quiet'])} "
