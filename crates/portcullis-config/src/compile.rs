@@ -53,6 +53,8 @@ pub(crate) struct Compiler<'a> {
     brute_force: portcullis_ratelimit::LockoutRule,
     /// Where rate limits count.
     counting: Counting,
+    /// Whether any listener asks clients for a certificate (`tls.client_auth`).
+    client_certificates: bool,
     pub(crate) errors: Vec<ConfigError>,
 }
 
@@ -103,6 +105,7 @@ impl<'a> Compiler<'a> {
             master: Master::Unset,
             brute_force: portcullis_ratelimit::LockoutRule::default(),
             counting: Counting::Local(Store::global()),
+            client_certificates: false,
             errors: Vec::new(),
         }
     }
@@ -137,6 +140,8 @@ impl<'a> Compiler<'a> {
         if let Some(counting) = self.counting(&spec.counters) {
             self.counting = counting;
         }
+        self.client_certificates =
+            spec.listeners.iter().any(|l| l.value.tls.as_ref().is_some_and(|tls| tls.client_auth.is_some()));
         let allowlist = self.allowlist(&spec.upstream_allowlist);
         let trusted_proxies = IpSet::new(self.nets("trusted_proxies", &spec.trusted_proxies));
         let limits = self.limits(spec);

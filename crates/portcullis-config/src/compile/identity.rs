@@ -33,13 +33,9 @@ fn template_params(template: &str) -> impl Iterator<Item = &str> {
     template.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
 }
 
-fn certificate_bound(spec: CertificateBoundSpec) -> portcullis_auth::CertificateBound {
-    match spec {
-        CertificateBoundSpec::Off => portcullis_auth::CertificateBound::Off,
-        CertificateBoundSpec::Optional => portcullis_auth::CertificateBound::Optional,
-        CertificateBoundSpec::Required => portcullis_auth::CertificateBound::Required,
-    }
-}
+/// Why a policy that needs the client's certificate cannot work.
+const NO_CLIENT_CERTIFICATES: &str = "needs a listener that asks clients for a certificate (tls.client_auth); \
+     no listener does, so every request would be refused";
 
 /// The patterns a rule's `match` gives, by field.
 fn cert_patterns(spec: &CertMatchSpec) -> impl Iterator<Item = (portcullis_auth::CertField, &str)> {
@@ -142,7 +138,7 @@ impl Compiler<'_> {
         Some(
             portcullis_auth::JwtPolicy::new(issuer, mapping, CredentialSource::process())
                 .with_brute_force(self.brute_force)
-                .with_certificate_binding(certificate_bound(spec.certificate_bound)),
+                .with_certificate_binding(self.certificate_bound(at, path, spec.certificate_bound)),
         )
     }
 
@@ -219,8 +215,28 @@ impl Compiler<'_> {
         Some(
             portcullis_auth::IntrospectionPolicy::new(introspector, mapping, CredentialSource::process())
                 .with_brute_force(self.brute_force)
-                .with_certificate_binding(certificate_bound(spec.certificate_bound)),
+                .with_certificate_binding(self.certificate_bound(at, path, spec.certificate_bound)),
         )
+    }
+
+    /// A token policy's `certificate_bound` (RFC 8705); `required` needs
+    /// client certificates on some listener.
+    fn certificate_bound(
+        &mut self,
+        at: Option<Location>,
+        path: &str,
+        spec: CertificateBoundSpec,
+    ) -> portcullis_auth::CertificateBound {
+        match spec {
+            CertificateBoundSpec::Off => portcullis_auth::CertificateBound::Off,
+            CertificateBoundSpec::Optional => portcullis_auth::CertificateBound::Optional,
+            CertificateBoundSpec::Required => {
+                if !self.client_certificates {
+                    self.error(at, format!("{path}.certificate_bound"), format!("required {NO_CLIENT_CERTIFICATES}"));
+                }
+                portcullis_auth::CertificateBound::Required
+            }
+        }
     }
 
     pub(super) fn mtls_identity(
@@ -230,6 +246,9 @@ impl Compiler<'_> {
         spec: &MtlsIdentitySpec,
     ) -> portcullis_auth::MtlsIdentityPolicy {
         use portcullis_auth::{CertPattern, CertRule, CertRuleError};
+        if !self.client_certificates {
+            self.error(at, path, format!("mtls_identity {NO_CLIENT_CERTIFICATES}"));
+        }
         let mut rules = Vec::new();
         for (i, rule) in spec.rules.iter().enumerate() {
             let here = format!("{path}.rules[{i}]");
@@ -330,6 +349,11 @@ mod tests {
             let _ = std::fs::remove_dir_all(&path);
             portcullis_secrets::create_private_dir(&path).unwrap();
             portcullis_secrets::write_private(&path.join("client.secret"), b"s3cret\n").unwrap();
+            // The listener's certificate, also its client CA.
+            let key = rcgen::generate_simple_self_signed(vec!["api.internal".to_owned()]).unwrap();
+            std::fs::write(path.join("cert.pem"), key.cert.pem()).unwrap();
+            portcullis_secrets::write_private(&path.join("key.pem"), key.signing_key.serialize_pem().as_bytes())
+                .unwrap();
             Self(path)
         }
     }
@@ -340,10 +364,20 @@ mod tests {
         }
     }
 
-    /// One route with `policies` (YAML list items indented by 6).
+    /// A TLS listener that asks clients for certificates.
+    const MTLS: &str = "{ name: web, listen: 127.0.0.1:8443, tls: { certificates: [{ cert: cert.pem, key: key.pem }], \
+                        client_auth: { ca: cert.pem, required: false } } }";
+
+    /// One route with `policies` (YAML list items indented by 6) behind a
+    /// listener with client certificates.
     fn load(dir: &Dir, policies: &str) -> Result<crate::Loaded, Vec<ConfigError>> {
+        load_behind(dir, MTLS, policies)
+    }
+
+    /// One route with `policies` behind `listener`.
+    fn load_behind(dir: &Dir, listener: &str, policies: &str) -> Result<crate::Loaded, Vec<ConfigError>> {
         let text = format!(
-            "listeners: [{{ name: web, listen: 127.0.0.1:8080 }}]
+            "listeners: [{listener}]
 upstream_allowlist: [127.0.0.1]
 upstreams: [{{ name: app, targets: [http://127.0.0.1:9000] }}]
 routes:
@@ -453,5 +487,30 @@ routes:
         }
         let errors = load(&dir, &format!("{GOOD}        certificate_bound: sometimes\n")).err().unwrap();
         assert!(errors.iter().any(|e| e.message.contains("off, optional or required")), "{errors:#?}");
+    }
+
+    #[test]
+    fn policies_that_need_client_certificates_need_a_listener_that_asks_for_them() {
+        let dir = Dir::new("no-client-certificates");
+        let plain = "{ name: web, listen: 127.0.0.1:8080 }";
+        let tls_only =
+            "{ name: web, listen: 127.0.0.1:8443, tls: { certificates: [{ cert: cert.pem, key: key.pem }] } }";
+        let bound = format!("{GOOD}        certificate_bound: required\n");
+        let mtls = mtls_rules("          - { match: { subject_cn: billing.internal }, consumer: con_abc }\n");
+        for listener in [plain, tls_only] {
+            let errors = load_behind(&dir, listener, &bound).err().unwrap();
+            let error = errors.iter().find(|e| e.path == "routes[0].policies[0].certificate_bound");
+            let error = error.unwrap_or_else(|| panic!("{errors:#?}"));
+            assert!(error.message.contains("tls.client_auth") && error.position.is_some(), "{error:#?}");
+            let errors = load_behind(&dir, listener, &mtls).err().unwrap();
+            assert!(
+                errors.iter().any(|e| e.path == "routes[0].policies[0]" && e.message.contains("tls.client_auth")),
+                "{errors:#?}"
+            );
+            // Optional binding works without certificates: unbound tokens pass.
+            load_behind(&dir, listener, &format!("{GOOD}        certificate_bound: optional\n")).unwrap();
+        }
+        load_behind(&dir, MTLS, &bound).unwrap();
+        load_behind(&dir, MTLS, &mtls).unwrap();
     }
 }
