@@ -239,10 +239,7 @@ impl JsonScanner {
                 State::Number(NumberPart::Int | NumberPart::Frac | NumberPart::ExpDigits) => {
                     let digits = chunk[i..].iter().take_while(|c| c.is_ascii_digit()).count();
                     if digits > 0 {
-                        self.len = self.len.saturating_add(u32::try_from(digits).unwrap_or(u32::MAX));
-                        if self.len > self.limits.max_number_len {
-                            return Err(JsonError::NumberLength);
-                        }
+                        self.number_grow_by(digits)?;
                         i += digits;
                         continue;
                     }
@@ -560,11 +557,17 @@ impl JsonScanner {
                 return self.byte(b);
             }
         };
-        self.len += 1;
+        self.number_grow_by(1)?;
+        self.state = State::Number(next);
+        Ok(())
+    }
+
+    /// Counts `n` characters of the current number against its limit.
+    fn number_grow_by(&mut self, n: usize) -> Result<(), JsonError> {
+        self.len = self.len.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
         if self.len > self.limits.max_number_len {
             return Err(JsonError::NumberLength);
         }
-        self.state = State::Number(next);
         Ok(())
     }
 

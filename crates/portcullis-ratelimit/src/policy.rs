@@ -154,42 +154,58 @@ impl Limit {
     }
 }
 
+/// Where a policy counts, with what each way needs per limit (in the
+/// limits' order).
+#[derive(Debug)]
+enum Tally {
+    /// In `store`, each limit's key hashed from its seed.
+    Local { store: &'static Store, seeds: Vec<LimitSeed> },
+    /// In shared counters; while they are down, in this process with each
+    /// limit's share.
+    Shared { shared: Arc<SharedCounters>, local_shares: Vec<Algorithm> },
+}
+
 /// Several limits, checked together.
 #[derive(Debug)]
 pub struct RateLimitPolicy {
     limits: Vec<Arc<Limit>>,
     on_limit: OnLimit,
     headers: HeaderStyle,
-    counting: Counting,
-    /// Each limit's share for counting locally while shared counters are down.
-    local_shares: Vec<Algorithm>,
-    /// Each limit's key seed in the local store (counting locally only).
-    seeds: Vec<LimitSeed>,
+    tally: Tally,
 }
 
 impl RateLimitPolicy {
     /// A policy over `limits`, counting as `counting` says.
     pub fn new(limits: Vec<Limit>, on_limit: OnLimit, headers: HeaderStyle, counting: Counting) -> Self {
-        let (local_shares, seeds) = match &counting {
-            Counting::Local(store) => {
-                (Vec::new(), limits.iter().map(|l| LimitSeed::new(&l.id, &store.hasher)).collect())
-            }
-            Counting::Shared(shared) => (limits.iter().map(|l| shared.local_share(&l.algorithm)).collect(), Vec::new()),
-        };
         let limits: Vec<Arc<Limit>> = limits.into_iter().map(Arc::new).collect();
         for limit in &limits {
             crate::registry::register(limit, &counting);
         }
-        Self { limits, on_limit, headers, counting, local_shares, seeds }
+        let tally = match counting {
+            Counting::Local(store) => {
+                Tally::Local { store, seeds: limits.iter().map(|l| LimitSeed::new(&l.id, &store.hasher)).collect() }
+            }
+            Counting::Shared(shared) => {
+                let local_shares = limits.iter().map(|l| shared.local_share(&l.algorithm)).collect();
+                Tally::Shared { shared, local_shares }
+            }
+        };
+        Self { limits, on_limit, headers, tally }
     }
 
-    fn decide_local(&self, store: &Store, req: &Parts, cx: &Ctx, at: Instant) -> Decisions {
+    fn decide_local(&self, store: &Store, seeds: &[LimitSeed], req: &Parts, cx: &Ctx, at: Instant) -> Decisions {
         let checks: SmallVec<[(u64, &Algorithm); 4]> =
-            self.limits.iter().zip(&self.seeds).map(|(l, seed)| (l.key.hash(seed, req, cx), &l.algorithm)).collect();
+            self.limits.iter().zip(seeds).map(|(l, seed)| (l.key.hash(seed, req, cx), &l.algorithm)).collect();
         store.decide_all(&checks, at)
     }
 
-    async fn decide_shared(&self, shared: &SharedCounters, req: &Parts, cx: &Ctx) -> Result<Decisions, PolicyError> {
+    async fn decide_shared(
+        &self,
+        shared: &SharedCounters,
+        local_shares: &[Algorithm],
+        req: &Parts,
+        cx: &Ctx,
+    ) -> Result<Decisions, PolicyError> {
         let keys: Vec<SharedKey> = self.limits.iter().map(|l| l.key.shared(&l.id, req, cx)).collect();
         let checks: Vec<(SharedKey, &Algorithm)> =
             keys.iter().copied().zip(self.limits.iter().map(|l| &l.algorithm)).collect();
@@ -207,7 +223,7 @@ impl RateLimitPolicy {
         }
         let store = Store::global();
         let local: SmallVec<[(u64, &Algorithm); 4]> =
-            keys.iter().map(|k| k.local(&store.hasher)).zip(&self.local_shares).collect();
+            keys.iter().map(|k| k.local(&store.hasher)).zip(local_shares).collect();
         Ok(store.decide_all(&local, Instant::now()))
     }
 
@@ -262,23 +278,23 @@ impl Policy for RateLimitPolicy {
     }
 
     fn on_request<'a>(&'a self, req: &'a mut Parts, cx: &'a mut Ctx) -> Step<'a> {
-        match &self.counting {
-            Counting::Local(store) => {
-                let decisions = self.decide_local(store, req, cx, cx.received);
+        match &self.tally {
+            Tally::Local { store, seeds } => {
+                let decisions = self.decide_local(store, seeds, req, cx, cx.received);
                 match self.delay(&decisions) {
                     Some(wait) => Step::Wait(Box::pin(async move {
                         tokio::time::sleep(wait).await;
-                        let decisions = self.decide_local(store, req, cx, Instant::now());
+                        let decisions = self.decide_local(store, seeds, req, cx, Instant::now());
                         Ok(self.settle(&decisions, cx))
                     })),
                     None => Step::Done(Ok(self.settle(&decisions, cx))),
                 }
             }
-            Counting::Shared(shared) => Step::Wait(Box::pin(async move {
-                let mut decisions = self.decide_shared(shared, req, cx).await?;
+            Tally::Shared { shared, local_shares } => Step::Wait(Box::pin(async move {
+                let mut decisions = self.decide_shared(shared, local_shares, req, cx).await?;
                 if let Some(wait) = self.delay(&decisions) {
                     tokio::time::sleep(wait).await;
-                    decisions = self.decide_shared(shared, req, cx).await?;
+                    decisions = self.decide_shared(shared, local_shares, req, cx).await?;
                 }
                 Ok(self.settle(&decisions, cx))
             })),
