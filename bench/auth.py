@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench as B  # noqa: E402  (process, CPU, wrk and statistics helpers)
 import provision as P  # noqa: E402  (admin bootstrap and API keys through the admin API)
 import rounds as R  # noqa: E402  (one measured run, the rounds loop, the report's machine lines)
+import twin as T  # noqa: E402  (twin A/B: two gateways on one core, driven at the same time)
 from rounds import Run, cost, pct  # noqa: E402
 
 HOST = B.HOST
@@ -265,21 +266,22 @@ def pool_path(args, cred: str) -> Path:
     return args.run_dir / f"{cred}.tokens"
 
 
-def url(scenario: str) -> str:
-    return f"http://{HOST}:{PORT_GATEWAY}{SCENARIOS[scenario][0]}"
+def url(scenario: str, port: int = PORT_GATEWAY) -> str:
+    return f"http://{HOST}:{port}{SCENARIOS[scenario][0]}"
 
 
-def wrk_cmd(args, scenario: str, duration: int, creds: dict[str, str], latency: bool = True) -> list[str]:
+def wrk_cmd(args, scenario: str, duration: int, creds: dict[str, str], latency: bool = True,
+            port: int = PORT_GATEWAY) -> list[str]:
     cmd = ["taskset", "-c", str(args.client_core), args.wrk, f"-t{args.threads}", f"-c{args.connections}",
            f"-d{duration}s", "--timeout", "5s"]
     if latency:
         cmd.append("--latency")
     cred = SCENARIOS[scenario][1]
     if cred and cred.endswith("_pool"):
-        return cmd + ["-s", str(args.run_dir / f"{cred}.lua"), url(scenario)]
+        return cmd + ["-s", str(args.run_dir / f"{cred}.lua"), url(scenario, port)]
     for k, v in cred_header(cred, creds).items():
         cmd += ["-H", f"{k}: {v}"]
-    return cmd + [url(scenario)]
+    return cmd + [url(scenario, port)]
 
 
 def send(path: str, headers: dict) -> dict:
@@ -602,12 +604,14 @@ def main() -> int:
     scenarios = R.chosen_scenarios(ap, args, SCENARIOS)
 
     t_begin = time.monotonic()
-    if not R.prepare(args, {PORT_UPSTREAM, PORT_GATEWAY, PORT_ADMIN}):
+    if not R.prepare(args, {PORT_UPSTREAM, PORT_GATEWAY, PORT_ADMIN, PORT_GATEWAY + T.PORT_SHIFT,
+                            PORT_ADMIN + T.PORT_SHIFT}):
         return 2
 
     meta = R.machine_meta(args, openssl_version=B.cmd_version(["openssl", "version"]))
 
     runs: list[Run] = []
+    twin_runs: list[T.TwinRun] = []
     checks: list[dict] = []
     keydir = Path(tempfile.mkdtemp(prefix="portcullis-auth-bench-"))
     creds: dict[str, str] = {}
@@ -702,16 +706,24 @@ def main() -> int:
         if args.perf > 0:
             meta["profile"] = R.profile(args, gw, [s for s in scenarios if s in PROFILE], PROFILE,
                                          lambda sc, secs: wrk_cmd(args, sc, secs, creds, latency=False))
-        log(f"measured {len(runs)} runs in {time.monotonic() - t_begin:.0f}s")
+        if args.twin > 0:
+            twin = T.start_twin(args, gw, conf, [PORT_GATEWAY, PORT_ADMIN], "twin")
+            pairs = [("open", "open")] + [(sc, "open") for sc in scenarios if sc not in ("open", "open_again")]
+            T.run_rounds(args, pairs, (gw, twin), lambda sc, i, d: wrk_cmd(
+                args, sc, d, creds, latency=False, port=PORT_GATEWAY + i * T.PORT_SHIFT), t_begin, twin_runs)
+        log(f"measured {len(runs)} runs and {len(twin_runs)} twin runs in {time.monotonic() - t_begin:.0f}s")
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); writing what was measured")
     finally:
         B.stop_all()
         shutil.rmtree(keydir, ignore_errors=True)
 
-    report = summarize(args, runs, meta, checks)
-    R.write_results(args, report, {"meta": meta, "preflight": checks, "runs": [asdict(r) for r in runs]})
-    failed = any(r.failure or r.errors for r in runs) or any(c["problems"] for c in checks) or not checks
+    report = summarize(args, runs, meta, checks) + "\n".join(
+        T.section(args, twin_runs, {sc: goal for sc, (_, goal, _, _) in COSTS.items()}, DESCRIBE))
+    R.write_results(args, report, {"meta": meta, "preflight": checks, "runs": [asdict(r) for r in runs],
+                                   "twin_runs": [asdict(r) for r in twin_runs]})
+    failed = (any(r.failure or r.errors for r in runs + twin_runs) or any(c["problems"] for c in checks)
+              or not checks)
     return 1 if failed else 0
 
 
