@@ -79,6 +79,6 @@ python3 "$BENCH_DIR/$DRIVER_PY" \
     --proxy-core "${PROXY_CORE:-0}" --client-core "${CLIENT_CORE:-1}" --upstream-core "${UPSTREAM_CORE:-1}" \
     ${PREBUILT:+--prebuilt} ${PORTCULLIS_COMMIT:+--commit "$PORTCULLIS_COMMIT"} \
     --noise-limit "${NOISE_LIMIT:-0.15}" --retries "${RETRIES:-2}" --noise-budget "$NOISE_BUDGET" \
-    --max-seconds "$MAX_SECONDS" ${SCENARIOS:+--scenarios "$SCENARIOS"} ${TWIN:+--twin "$TWIN"} "${DRIVER_ARGS[@]}" &
+    --max-seconds "$MAX_SECONDS" ${SCENARIOS:+--scenarios "$SCENARIOS"} ${TWIN:+--twin "$TWIN"} ${TWIN_BIN:+--twin-bin "$TWIN_BIN"} "${DRIVER_ARGS[@]}" &
 DRIVER_PID=$!
 wait "$DRIVER_PID"

@@ -216,6 +216,7 @@ def driver_args(doc: str, scenarios: list[str], default: list[str], rounds: int,
     ap.add_argument("--max-seconds", type=float, default=max_seconds, help="stop starting runs after this long")
     ap.add_argument("--twin", type=int, default=0,
                     help="after the rounds, this many twin A/B rounds (bench/twin.py): two gateways on one core")
+    ap.add_argument("--twin-bin", default="", help="twin B runs this binary (bench/twin.py)")
     ap.add_argument("--scenarios", default=",".join(default),
                     help=f"comma list of {', '.join(scenarios)} (default: {','.join(default)})")
     return ap

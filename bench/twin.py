@@ -9,6 +9,9 @@ same time: one the scenario, one its baseline. Whatever disturbs the machine dis
 the cost is read from one window: 1 - (scenario's req/CPU-s ÷ baseline's req/CPU-s). The roles swap every
 round (twin A runs the scenario and B the baseline, then the reverse), so a difference between the two
 processes cancels out; an A/A control (the baseline against itself) shows what is left of the noise.
+With `--twin-bin` (TWIN_BIN=path) twin B runs another binary and both twins run the same scenario: the
+cost is then what B's binary costs more (negative: saves) than A's on that route, e.g. a change before
+and after.
 CPU time is read from /proc/PID/task/*/schedstat (nanoseconds on a CPU, every thread of the process),
 not from tick counters.
 
@@ -82,14 +85,15 @@ def start_twin(args, original: B.Server, conf_path: Path, ports: list[int], name
     conf = prefix / "portcullis.yaml"
     conf.write_text(twin_conf(conf_path.read_text(), ports, original.access_log, prefix / "access.log"))
     err = open(prefix / "stderr.log", "ab")
-    p = B.spawn(["taskset", "-c", str(args.proxy_core), args.portcullis, "serve", "--config", str(conf)], err, err)
+    binary = args.twin_bin or args.portcullis
+    p = B.spawn(["taskset", "-c", str(args.proxy_core), binary, "serve", "--config", str(conf)], err, err)
     srv = B.Server(name, p, prefix, [port + PORT_SHIFT for port in ports], prefix / "access.log")
     try:
         B.wait_listening(srv.ports, p, name, timeout=30)
     except RuntimeError:
         log(f"{name} did not start; stderr:\n" + B._tail(prefix / "stderr.log"))
         raise
-    log(f"twin {name} pid {p.pid} on ports {srv.ports} (core {args.proxy_core}); config {conf}")
+    log(f"twin {name} ({binary}) pid {p.pid} on ports {srv.ports} (core {args.proxy_core}); config {conf}")
     return srv
 
 
@@ -98,7 +102,7 @@ def measure(args, rnd: int, scenario: str, baseline: str, twins: tuple[B.Server,
     """One window: twin A (or B on odd rounds) runs `scenario`, the other `baseline`, both driven at once
     for args.duration s after a shared warm-up. `wrk_cmd(scenario, twin_index, duration)` builds a wrk
     command for the twin at index 0 (A) or 1 (B)."""
-    on = rnd % 2
+    on = 1 if args.twin_bin else rnd % 2
     run = TwinRun(rnd, scenario, baseline, "AB"[on])
     roles = [(scenario, on), (baseline, 1 - on)]
     try:
@@ -141,6 +145,15 @@ def both(roles: list[tuple[str, int]], cmd: Callable[[str, int], list[str]], dur
     return outs
 
 
+def pairs_for(args, scenarios: list[str], baseline: str, controls: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """What the twin rounds compare: each scenario against `baseline` after the A/A control, or with
+    --twin-bin each scenario against itself on the other binary. `controls` are sequential-run controls
+    (the baseline again) that a twin run does not need."""
+    if args.twin_bin:
+        return [(sc, sc) for sc in scenarios if sc not in controls]
+    return [(baseline, baseline)] + [(sc, baseline) for sc in scenarios if sc not in (baseline, *controls)]
+
+
 def run_rounds(args, pairs: list[tuple[str, str]], twins: tuple[B.Server, B.Server],
                wrk_cmd: Callable[[str, int, int], list[str]], t_begin: float, runs: list[TwinRun]) -> None:
     """args.twin rounds of every (scenario, baseline) pair, the order rotated every round; appends to `runs`
@@ -172,6 +185,11 @@ def section(args, runs: list[TwinRun], goals: dict[str, float | None], describe:
          f"{args.twin} rounds x {args.duration}s (+{args.warmup}s shared warm-up); the twins swap roles every "
          "round. Cost = 1 - scenario's req/CPU-s ÷ baseline's req/CPU-s in the same window; CPU from "
          "schedstat (ns, all threads). The A/A control runs the baseline on both twins.\n"]
+    if args.twin_bin:
+        L[1] = (f"{args.twin} rounds x {args.duration}s (+{args.warmup}s shared warm-up). Twin B runs "
+                f"`{args.twin_bin}`, twin A `{args.portcullis}`, both the same scenario at once. Cost = 1 - B's "
+                "req/CPU-s ÷ A's in the same window (negative: B is cheaper); CPU from schedstat (ns, all "
+                "threads).\n")
     hdr = " | ".join(f"r{i + 1}" for i in range(args.twin))
     L.append(f"| scenario | vs | {hdr} | **median** | min … max | goal | met? |")
     L.append("|---|---|" + "---:|" * args.twin + "---:|---:|---|---|")
@@ -180,7 +198,7 @@ def section(args, runs: list[TwinRun], goals: dict[str, float | None], describe:
     for sc, base in pairs:
         rs = [r for r in runs if (r.scenario, r.baseline) == (sc, base) and not r.failure]
         costs = [r.cost for r in rs]
-        if sc == base and costs:
+        if sc == base and costs and not args.twin_bin:
             noise = max(abs(c) for c in costs)
     for sc, base in pairs:
         rs = [r for r in runs if (r.scenario, r.baseline) == (sc, base)]
@@ -189,7 +207,9 @@ def section(args, runs: list[TwinRun], goals: dict[str, float | None], describe:
                  for i in range(args.twin)]
         m = med(ok)
         goal = goals.get(sc) if sc != base else None
-        if sc == base:
+        if args.twin_bin:
+            verdict, goal_s = "(B's binary vs A's)", "–"
+        elif sc == base:
             verdict, goal_s = "(A/A control: the noise)", "–"
         elif goal is None:
             verdict, goal_s = "–", "–"
