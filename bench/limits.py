@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench as B  # noqa: E402  (process, CPU, wrk and statistics helpers)
 import provision as P  # noqa: E402  (admin bootstrap and API keys through the admin API)
 import rounds as R  # noqa: E402  (one measured run, the rounds loop, the report's machine lines)
+import twin as T  # noqa: E402  (twin A/B: two gateways on one core, driven at the same time)
 from rounds import Run, cost, pct  # noqa: E402
 
 HOST = B.HOST
@@ -68,6 +69,7 @@ ACC_RATE, ACC_BURST, ACC_QUOTA = 100, 100, 500
 SCENARIOS: dict[str, tuple[str, str, int | None]] = {
     "open": ("L", "/open/small", None),
     "local": ("L", "/limited/small", None),
+    "local_quiet": ("L", "/quiet/small", None),
     "redis": ("R", "/limited/small", None),
     "open_r": ("R", "/open/small", None),
     "open_again": ("L", "/open/small", None),
@@ -78,6 +80,7 @@ SCENARIOS: dict[str, tuple[str, str, int | None]] = {
 DESCRIBE = {
     "open": "L `/open`: api_key",
     "local": "L `/limited`: api_key + two limits, in process",
+    "local_quiet": "L `/quiet`: as `/limited`, without the RateLimit headers (`headers: none`; opt-in)",
     "redis": "R `/limited`: api_key + two limits, on Redis",
     "open_r": "R `/open`: api_key (R's baseline)",
     "open_again": "L `/open` again (control)",
@@ -103,7 +106,7 @@ _RL = [("rate_limit policy: `RateLimitPolicy::on_request` (incl. its future)", (
        ("Redis client: multiplexed connection (its own task)", ("redis::aio::multiplexed_connection",)),
        ("Redis client: `redis::script`", ("redis::script::",)),
        ("Redis client: reading and parsing replies (`redis::parser`)", ("redis::parser",))]
-PROFILE = {"open": _RL[:1], "local": _RL[:3] + _RL[6:7], "redis": _RL[:1] + _RL[3:]}
+PROFILE = {"open": _RL[:1], "local": _RL[:3] + _RL[6:7], "local_quiet": _RL[:3], "redis": _RL[:1] + _RL[3:]}
 
 
 def log(msg: str) -> None:
@@ -113,8 +116,10 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- configs
 
 
-def limits(*specs: str) -> str:
-    return "      - type: rate_limit\n        limits:\n" + "".join(f"          - {{ {s} }}\n" for s in specs)
+def limits(*specs: str, headers: str = "") -> str:
+    style = f"        headers: {headers}\n" if headers else ""
+    return ("      - type: rate_limit\n" + style + "        limits:\n"
+            + "".join(f"          - {{ {s} }}\n" for s in specs))
 
 
 def cost_routes() -> str:
@@ -122,6 +127,7 @@ def cost_routes() -> str:
     ip = "name: per-ip, key: [client_ip], rate: {}"
     app = "name: per-app, key: [app], rate: {}"
     return (R.route("open", key) + R.route("limited", key + limits(ip.format(NEVER), app.format(NEVER)))
+            + R.route("quiet", key + limits(ip.format(NEVER), app.format(NEVER), headers="none"))
             + R.route("probe-ip", key + limits(ip.format("3/m"), app.format(NEVER)))
             + R.route("probe-app", key + limits(ip.format(NEVER), app.format("3/m"))))
 
@@ -234,12 +240,13 @@ def send(port: int, path: str, headers: dict) -> dict:
         conn.close()
 
 
-def wrk_cmd(args, scenario: str, duration: int, key: str, latency: bool = True) -> list[str]:
+def wrk_cmd(args, scenario: str, duration: int, key: str, latency: bool = True, shift: int = 0) -> list[str]:
+    """wrk for `scenario`; `shift` moves the port (to a twin of the scenario's gateway)."""
     gw, path, conns = SCENARIOS[scenario]
     conns = conns or args.connections
     cmd = ["taskset", "-c", str(args.client_core), args.wrk, f"-t{min(args.threads, conns)}", f"-c{conns}",
            f"-d{duration}s", "--timeout", "5s"] + (["--latency"] if latency else [])
-    return cmd + ["-H", f"X-API-Key: {key}", f"http://{HOST}:{PORTS[gw][0]}{path}"]
+    return cmd + ["-H", f"X-API-Key: {key}", f"http://{HOST}:{PORTS[gw][0] + shift}{path}"]
 
 
 def preflight(args, gws: dict[str, B.Server], keys: dict[str, dict[str, str]],
@@ -572,7 +579,8 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict], acc: list[d
 
 
 def main() -> int:
-    ap = R.driver_args(__doc__, list(SCENARIOS), list(SCENARIOS), rounds=5, duration=8, max_seconds=1200)
+    default = [s for s in SCENARIOS if s != "local_quiet"]
+    ap = R.driver_args(__doc__, list(SCENARIOS), default, rounds=5, duration=8, max_seconds=1200)
     ap.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     ap.add_argument("--redis-cli", default=shutil.which("redis-cli") or "redis-cli")
     ap.add_argument("--redis-core", type=int, default=1)
@@ -587,12 +595,13 @@ def main() -> int:
     scenarios = R.chosen_scenarios(ap, args, SCENARIOS)
 
     t_begin = time.monotonic()
-    if not R.prepare(args, {PORT_UPSTREAM, PORT_REDIS, *PORTS["L"], *PORTS["R"],
+    if not R.prepare(args, {PORT_UPSTREAM, PORT_REDIS, *PORTS["L"], *PORTS["R"], *(p + T.PORT_SHIFT for p in PORTS["L"]),
                             *(PORT_ACCURACY + i for i in range(3))}):
         return 2
 
     meta = R.machine_meta(args, redis_version=B.cmd_version([args.redis_server, "--version"]))
     runs: list[Run] = []
+    twin_runs: list[T.TwinRun] = []
     checks: list[dict] = []
     acc: list[dict] = []
     try:
@@ -607,7 +616,7 @@ def main() -> int:
         if args.acc_seconds > 0:
             acc = accuracy(args)
 
-        if (args.rounds > 0 or args.perf > 0) and scenarios:
+        if (args.rounds > 0 or args.perf > 0 or args.twin > 0) and scenarios:
             gws: dict[str, B.Server] = {}
             keys: dict[str, dict[str, str]] = {}
             admins: dict[str, P.Admin] = {}
@@ -674,6 +683,14 @@ def main() -> int:
                                "gateway": "R", "path": "", "app": "", "status": f"{keys_seen}, {per_request}",
                                "expect": ">= 2, >= 1", "problems": ["not counted in Redis"]})
             meta["peak_rss_kib"] = {gw: B.status_kib(g.proc.pid, "VmHWM") for gw, g in gws.items()}
+            if args.twin > 0:
+                # Gateway L's twin: the in-process scenarios (many connections) against L's /open.
+                twin = T.start_twin(args, gws["L"], args.run_dir / "gateway-L" / "portcullis.yaml",
+                                    list(PORTS["L"]), "twin-L")
+                ours = [s for s in scenarios if SCENARIOS[s][0] == "L" and SCENARIOS[s][2] is None]
+                T.run_rounds(args, T.pairs_for(args, ours, {"local": "open", "local_quiet": "open"}), (gws["L"], twin),
+                             lambda sc, i, d: wrk_cmd(args, sc, d, keys["L"]["wrk"], False, i * T.PORT_SHIFT),
+                             t_begin, twin_runs)
             if args.perf > 0:
                 meta["profile"] = []
                 for sc in [s for s in scenarios if s in PROFILE]:
@@ -686,10 +703,11 @@ def main() -> int:
     finally:
         B.stop_all()
 
-    report = summarize(args, runs, meta, checks, acc)
+    report = summarize(args, runs, meta, checks, acc) + "\n".join(
+        T.section(args, twin_runs, {"local": 0.03}, DESCRIBE))
     R.write_results(args, report, {"meta": meta, "preflight": checks, "accuracy": acc,
-                                   "runs": [asdict(r) for r in runs]})
-    failed = any(r.failure or r.errors for r in runs) or any(c["problems"] for c in checks)
+                                   "runs": [asdict(r) for r in runs], "twin_runs": [asdict(r) for r in twin_runs]})
+    failed = any(r.failure or r.errors for r in runs + twin_runs) or any(c["problems"] for c in checks)
     return 1 if failed else 0
 
 

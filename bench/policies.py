@@ -28,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import twin as T  # noqa: E402  (twin A/B: two gateways on one core, driven at the same time)
 import rounds as R  # noqa: E402  (one measured run, the rounds loop, the report's machine lines)
 from rounds import Run, cost, pct  # noqa: E402
 import bench as B  # noqa: E402  (process, CPU, wrk and statistics helpers)
@@ -145,16 +146,16 @@ def lua_script(scenario: str) -> str:
             f'wrk.body = f:read("*a")\nf:close()\nwrk.headers["Content-Type"] = "{ctype}"\n')
 
 
-def url(scenario: str) -> str:
-    return f"http://{HOST}:{PORT_GATEWAY}{SCENARIOS[scenario][1]}"
+def url(scenario: str, port: int = PORT_GATEWAY) -> str:
+    return f"http://{HOST}:{port}{SCENARIOS[scenario][1]}"
 
 
-def wrk_cmd(args, scenario: str, duration: int, latency: bool = True) -> list[str]:
+def wrk_cmd(args, scenario: str, duration: int, latency: bool = True, port: int = PORT_GATEWAY) -> list[str]:
     cmd = ["taskset", "-c", str(args.client_core), args.wrk, f"-t{args.threads}", f"-c{args.connections}",
            f"-d{duration}s", "--timeout", "5s"]
     if latency:
         cmd.append("--latency")
-    return cmd + ["-s", str(args.run_dir / f"{scenario}.lua"), url(scenario)]
+    return cmd + ["-s", str(args.run_dir / f"{scenario}.lua"), url(scenario, port)]
 
 
 # --------------------------------------------------------------------------- pre-flight
@@ -442,7 +443,7 @@ def main() -> int:
     scenarios = R.chosen_scenarios(ap, args, SCENARIOS)
 
     t_begin = time.monotonic()
-    if not R.prepare(args, {PORT_UPSTREAM, PORT_GATEWAY}):
+    if not R.prepare(args, {PORT_UPSTREAM, PORT_GATEWAY, PORT_GATEWAY + T.PORT_SHIFT}):
         return 2
     for sc in SCENARIOS:
         (args.run_dir / f"{sc}.lua").write_text(lua_script(sc))
@@ -452,6 +453,7 @@ def main() -> int:
                           xml_bytes=(FIXTURES / "order.xml").stat().st_size)
 
     runs: list[Run] = []
+    twin_runs: list[T.TwinRun] = []
     checks: list[dict] = []
     try:
         up_prefix = args.run_dir / "upstream"
@@ -495,14 +497,21 @@ def main() -> int:
         if args.perf > 0:
             meta["profile"] = R.profile(args, gw, [s for s in scenarios if s in PROFILE], PROFILE,
                                         lambda sc, secs: wrk_cmd(args, sc, secs, latency=False))
+        if args.twin > 0:
+            twin = T.start_twin(args, gw, conf, [PORT_GATEWAY], "twin")
+            baselines = {sc: base for sc, (base, goal, _) in COSTS.items() if goal is not None}
+            T.run_rounds(args, T.pairs_for(args, scenarios, baselines), (gw, twin), lambda sc, i, d: wrk_cmd(
+                args, sc, d, latency=False, port=PORT_GATEWAY + i * T.PORT_SHIFT), t_begin, twin_runs)
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); writing what was measured")
     finally:
         B.stop_all()
 
-    report = summarize(args, runs, meta, checks)
-    R.write_results(args, report, {"meta": meta, "preflight": checks, "runs": [asdict(r) for r in runs]})
-    failed = any(r.failure or r.errors for r in runs) or any(c["problems"] for c in checks)
+    report = summarize(args, runs, meta, checks) + "\n".join(
+        T.section(args, twin_runs, {sc: goal for sc, (_, goal, _) in COSTS.items()}, DESCRIBE))
+    R.write_results(args, report, {"meta": meta, "preflight": checks, "runs": [asdict(r) for r in runs],
+                                   "twin_runs": [asdict(r) for r in twin_runs]})
+    failed = any(r.failure or r.errors for r in runs + twin_runs) or any(c["problems"] for c in checks)
     return 1 if failed else 0
 
 

@@ -67,14 +67,17 @@ def cpu_ns(pid: int) -> int:
 
 
 def twin_conf(conf: str, ports: list[int], access_log: Path, twin_log: Path) -> str:
-    """The twin's configuration: `conf` with each of `ports` moved by PORT_SHIFT and its own access log."""
+    """The twin's configuration: `conf` with each of `ports` moved by PORT_SHIFT, its own access log, and
+    no admin plane unless `conf` places one."""
     for port in ports:
         needle = f"{B.HOST}:{port}\n"
         assert needle in conf, f"{needle!r} not in the gateway's configuration"
         conf = conf.replace(needle, f"{B.HOST}:{port + PORT_SHIFT}\n")
     needle = f"path: {access_log}\n"
     assert needle in conf, "the access log's path is not in the gateway's configuration"
-    return conf.replace(needle, f"path: {twin_log}\n")
+    conf = conf.replace(needle, f"path: {twin_log}\n")
+    # An admin plane left at its default address would collide with the original's.
+    return conf if "\nadmin:" in conf else conf + "admin:\n  enabled: false\n"
 
 
 def start_twin(args, original: B.Server, conf_path: Path, ports: list[int], name: str) -> B.Server:
@@ -145,13 +148,15 @@ def both(roles: list[tuple[str, int]], cmd: Callable[[str, int], list[str]], dur
     return outs
 
 
-def pairs_for(args, scenarios: list[str], baseline: str, controls: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    """What the twin rounds compare: each scenario against `baseline` after the A/A control, or with
-    --twin-bin each scenario against itself on the other binary. `controls` are sequential-run controls
-    (the baseline again) that a twin run does not need."""
+def pairs_for(args, scenarios: list[str], baselines: dict[str, str]) -> list[tuple[str, str]]:
+    """What the twin rounds compare, of the chosen `scenarios`: each that has a baseline (`baselines`:
+    scenario -> baseline) against it, after an A/A control of each baseline; or with --twin-bin each of
+    these scenarios and baselines against itself on the other binary."""
+    chosen = [sc for sc in scenarios if baselines.get(sc) in scenarios]
+    bases = list(dict.fromkeys(baselines[sc] for sc in chosen))
     if args.twin_bin:
-        return [(sc, sc) for sc in scenarios if sc not in controls]
-    return [(baseline, baseline)] + [(sc, baseline) for sc in scenarios if sc not in (baseline, *controls)]
+        return [(sc, sc) for sc in dict.fromkeys(bases + chosen)]
+    return [(b, b) for b in bases] + [(sc, baselines[sc]) for sc in chosen]
 
 
 def run_rounds(args, pairs: list[tuple[str, str]], twins: tuple[B.Server, B.Server],
@@ -199,7 +204,7 @@ def section(args, runs: list[TwinRun], goals: dict[str, float | None], describe:
         rs = [r for r in runs if (r.scenario, r.baseline) == (sc, base) and not r.failure]
         costs = [r.cost for r in rs]
         if sc == base and costs and not args.twin_bin:
-            noise = max(abs(c) for c in costs)
+            noise = max(max(abs(c) for c in costs), noise if noise == noise else 0.0)
     for sc, base in pairs:
         rs = [r for r in runs if (r.scenario, r.baseline) == (sc, base)]
         ok = [r.cost for r in rs if not r.failure]
