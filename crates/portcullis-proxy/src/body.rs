@@ -120,13 +120,14 @@ impl ResponseBody {
     }
 
     fn finish(&mut self, cut: Option<&'static str>) {
+        let now = Instant::now();
         if let Some(checkin) = self.checkin.take()
             && (self.ended || self.inner_is_end())
         {
-            checkin.give_back();
+            checkin.give_back(now);
         }
         let Some(done) = self.done.take() else { return };
-        let elapsed = done.start.elapsed();
+        let elapsed = now.saturating_duration_since(done.start);
         done.metrics.observe(done.status, elapsed);
         if let Some((mut record, log)) = done.log {
             record.bytes = self.bytes;
@@ -174,11 +175,10 @@ impl Body for ResponseBody {
                         return Poll::Ready(Some(Err(Box::new(ResponseTooLarge))));
                     }
                 }
-                if let Some(deadline) = &mut this.deadline {
-                    let next = deadline.next();
-                    if let Some(sleep) = &mut deadline.sleep {
-                        sleep.as_mut().reset(next);
-                    }
+                // A read deadline is armed only once the upstream kept the body
+                // waiting; until then a frame costs no clock read.
+                if let Some(Deadline { sleep: Some(sleep), read, total_at }) = &mut this.deadline {
+                    sleep.as_mut().reset((tokio::time::Instant::now() + *read).min(*total_at));
                 }
             }
             Poll::Ready(None) => {

@@ -293,7 +293,7 @@ async fn rewrite_response(
         Ok(Ok(collected)) => collected.to_bytes(),
     };
     if let Some(checkin) = checkin {
-        checkin.give_back();
+        checkin.give_back(std::time::Instant::now());
     }
     for rewriter in &mut rewriters {
         match rewriter.rewrite(&bytes) {
@@ -370,7 +370,8 @@ async fn exchange(
     let sent = tokio::time::Instant::now();
     let total_at = sent + upstream.timeouts.total;
     let head_at = (sent + upstream.timeouts.read).min(total_at);
-    let result = tokio::time::timeout_at(head_at, pool::send(upstream, index, Request::from_parts(head, body))).await;
+    let request = Request::from_parts(head, body);
+    let result = tokio::time::timeout_at(head_at, pool::send(upstream, index, request, sent.into_std())).await;
     let upstream_micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
     match result {
         Ok(Ok((response, checkin))) => {

@@ -87,8 +87,9 @@ pub(crate) struct Checkin {
 }
 
 impl Checkin {
-    /// Returns the connection to the pool (unless it closed or the list is full).
-    pub(crate) fn give_back(self) {
+    /// Returns the connection to the pool (unless it closed or the list is
+    /// full), idle since `now`.
+    pub(crate) fn give_back(self, now: Instant) {
         if self.sender.is_closed() {
             return;
         }
@@ -96,7 +97,7 @@ impl Checkin {
         let slot = &target.idle[worker_slot(target.idle.len())];
         let mut idle = slot.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.upstream.connector.max_idle {
-            idle.push(Idle { sender: Sender::H1(self.sender), since: Instant::now() });
+            idle.push(Idle { sender: Sender::H1(self.sender), since: now });
         }
     }
 }
@@ -118,15 +119,16 @@ impl Connector {
     }
 }
 
-/// Sends `req` to target `index`: on a pooled connection when one is idle
-/// (retrying once on a fresh connection if the pooled one turned out to be
-/// closed before the request went out), else on a new one.
+/// Sends `req` to target `index` at `now`: on a pooled connection when one
+/// is idle (retrying once on a fresh connection if the pooled one turned out
+/// to be closed before the request went out), else on a new one.
 pub(crate) async fn send(
     upstream: &Arc<Upstream>,
     index: usize,
     mut req: Request<RequestBody>,
+    now: Instant,
 ) -> Result<(Response<Incoming>, Option<Checkin>), SendError> {
-    if let Some(sender) = checkout(upstream, index) {
+    if let Some(sender) = checkout(upstream, index, now) {
         match dispatch(upstream, index, sender, req).await {
             Ok(done) => return Ok(done),
             Err((err, Some(unsent))) => {
@@ -142,12 +144,12 @@ pub(crate) async fn send(
     dispatch(upstream, index, sender, req).await.map_err(|(err, _)| SendError::Http(err))
 }
 
-/// An idle connection of this worker, if one is usable.
-fn checkout(upstream: &Upstream, index: usize) -> Option<Sender> {
+/// An idle connection of this worker, if one is usable at `now`.
+fn checkout(upstream: &Upstream, index: usize, now: Instant) -> Option<Sender> {
     let target = &upstream.targets[index];
     let mut idle = target.idle[worker_slot(target.idle.len())].lock().unwrap_or_else(PoisonError::into_inner);
     while let Some(entry) = idle.pop() {
-        if entry.since.elapsed() > IDLE_EXPIRY {
+        if now.saturating_duration_since(entry.since) > IDLE_EXPIRY {
             continue;
         }
         match entry.sender {

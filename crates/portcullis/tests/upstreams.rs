@@ -7,21 +7,26 @@ use std::time::Duration;
 
 use common::{BIN, Gateway, TestUpstream, json, raw};
 
-fn two_target_config(a: &TestUpstream, b_url: &str, extra: &str) -> String {
+/// One route to the upstream `app` with `targets` and `timeouts`; `extra`
+/// goes into the upstream's entry (indented four spaces) or after it.
+fn app_config(targets: &str, timeouts: &str, extra: &str) -> String {
     format!(
         "workers: 1
 listeners: [{{ name: public, listen: 127.0.0.1:0 }}]
 upstream_allowlist: [127.0.0.1]
 upstreams:
   - name: app
-    targets: [{a}, {b_url}]
-    timeouts: {{ connect: 500ms, read: 1s, total: 2s }}
-    health: {{ max_fails: 1, cooldown: 30s }}
+    targets: [{targets}]
+    timeouts: {{ {timeouts} }}
 {extra}routes: [{{ name: all, prefix: /, upstream: app }}]
 access_log: {{ path: '{{dir}}/access.log' }}
-",
-        a = a.url()
+"
     )
+}
+
+fn two_target_config(a: &TestUpstream, b_url: &str, extra: &str) -> String {
+    let health = format!("    health: {{ max_fails: 1, cooldown: 30s }}\n{extra}");
+    app_config(&format!("{}, {b_url}", a.url()), "connect: 500ms, read: 1s, total: 2s", &health)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,4 +143,76 @@ access_log: {{ path: '{{dir}}/access.log' }}
     assert_eq!(upstream.count(), 3, "the refused request never reached the upstream");
     let log = gw.access_log(4, Duration::from_secs(2)).join("\n");
     assert!(log.contains("upstream.busy"), "{log}");
+}
+
+/// A raw HTTP/1.1 upstream that answers each connection's first request
+/// with a chunked body: one chunk per entry of `gaps` (the pause before it),
+/// then, unless `stall` is set, the last chunk. A stalled body never ends.
+async fn dripping_upstream(gaps: Vec<Duration>, stall: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let gaps = gaps.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").await;
+                for (i, gap) in gaps.iter().enumerate() {
+                    tokio::time::sleep(*gap).await;
+                    let _ = stream.write_all(format!("7\r\nchunk-{i}\r\n").as_bytes()).await;
+                }
+                if stall {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                } else {
+                    let _ = stream.write_all(b"0\r\n\r\n").await;
+                    let _ = stream.read(&mut buf).await;
+                }
+            });
+        }
+    });
+    url
+}
+
+fn read_timeout_config(upstream: &str) -> String {
+    app_config(upstream, "connect: 500ms, read: 600ms, total: 5s", "")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_keeps_coming_within_the_read_timeout_is_not_cut() {
+    // Six chunks 150 ms apart: 0.9 s in all, longer than the 600 ms read
+    // timeout, which must restart with every chunk.
+    let upstream = dripping_upstream(vec![Duration::from_millis(150); 6], false).await;
+    let gw = Gateway::start(BIN, &read_timeout_config(&upstream));
+    let request = "GET /drip HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n";
+    let bytes = raw::exchange(gw.addr(), request.as_bytes(), Duration::from_secs(3)).await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!((0..6).all(|i| text.contains(&format!("chunk-{i}"))), "{text}");
+    assert!(text.ends_with("0\r\n\r\n"), "the body ended properly: {text}");
+    let line = json(&gw.access_log(1, Duration::from_secs(5))[0]);
+    assert!(line["reason"].is_null(), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stalls_is_cut_at_the_read_timeout() {
+    let upstream = dripping_upstream(vec![Duration::ZERO], true).await;
+    let gw = Gateway::start(BIN, &read_timeout_config(&upstream));
+    let started = std::time::Instant::now();
+    let request = "GET /stall HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n";
+    let bytes = raw::exchange(gw.addr(), request.as_bytes(), Duration::from_secs(4)).await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(started.elapsed() < Duration::from_secs(3), "cut at the read timeout, not at the upstream's pace");
+    assert!(text.starts_with("HTTP/1.1 200") && text.contains("chunk-0"), "{text}");
+    assert!(!text.ends_with("0\r\n\r\n"), "a cut body must not look complete: {text}");
+    let line = json(&gw.access_log(1, Duration::from_secs(5))[0]);
+    assert_eq!(line["reason"], "upstream.timeout.body");
 }
