@@ -152,10 +152,10 @@ def pairs_for(args, scenarios: list[str], baselines: dict[str, str]) -> list[tup
     """What the twin rounds compare, of the chosen `scenarios`: each that has a baseline (`baselines`:
     scenario -> baseline) against it, after an A/A control of each baseline; or with --twin-bin each of
     these scenarios and baselines against itself on the other binary."""
+    if args.twin_bin:
+        return [(sc, sc) for sc in scenarios if sc in baselines or sc in baselines.values()]
     chosen = [sc for sc in scenarios if baselines.get(sc) in scenarios]
     bases = list(dict.fromkeys(baselines[sc] for sc in chosen))
-    if args.twin_bin:
-        return [(sc, sc) for sc in dict.fromkeys(bases + chosen)]
     return [(b, b) for b in bases] + [(sc, baselines[sc]) for sc in chosen]
 
 

@@ -2,6 +2,7 @@
 //! background thread so the data path only moves a record into a channel.
 //! Masking happens in that thread too.
 
+use std::borrow::Cow;
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
@@ -46,8 +47,14 @@ const SECRET_PARAMS: [&str; 10] =
 const MASK: &str = "***";
 
 impl LogMasking {
-    fn mask_patterns(&self, text: &str) -> String {
-        self.patterns.iter().fold(text.to_owned(), |acc, re| re.replace_all(&acc, MASK).into_owned())
+    fn mask_patterns(&self, text: String) -> String {
+        self.patterns.iter().fold(text, |acc, re| {
+            let replaced = match re.replace_all(&acc, MASK) {
+                Cow::Owned(replaced) => Some(replaced),
+                Cow::Borrowed(_) => None,
+            };
+            replaced.unwrap_or(acc)
+        })
     }
 
     /// The request target with secret query values and patterns masked.
@@ -69,14 +76,14 @@ impl LogMasking {
                 }
             }
         }
-        self.mask_patterns(&out)
+        self.mask_patterns(out)
     }
 
     fn header(&self, name: &HeaderName, value: &HeaderValue) -> String {
         if SECRET_HEADERS.contains(&name.as_str()) {
             return MASK.to_owned();
         }
-        self.mask_patterns(&String::from_utf8_lossy(value.as_bytes()))
+        self.mask_patterns(String::from_utf8_lossy(value.as_bytes()).into_owned())
     }
 }
 
@@ -132,7 +139,9 @@ impl LogRecord {
     fn write_json(&self, out: &mut Vec<u8>) -> io::Result<()> {
         let mut ts = String::with_capacity(24);
         portcullis_core::time::rfc3339_millis(self.start_unix_ms, &mut ts);
-        write!(out, "{{\"ts\":\"{ts}\",\"request_id\":")?;
+        out.extend_from_slice(b"{\"ts\":\"");
+        out.extend_from_slice(ts.as_bytes());
+        out.extend_from_slice(b"\",\"request_id\":");
         serde_json::to_writer(&mut *out, &*self.request_id)?;
         out.extend_from_slice(b",\"route\":");
         serde_json::to_writer(&mut *out, &self.route.as_deref())?;
@@ -140,12 +149,24 @@ impl LogRecord {
         serde_json::to_writer(&mut *out, self.method.as_str())?;
         out.extend_from_slice(b",\"target\":");
         serde_json::to_writer(&mut *out, &self.masking.target(&self.uri))?;
-        write!(out, ",\"proto\":\"{:?}\",\"status\":{},\"bytes\":{}", self.version, self.status, self.bytes)?;
-        match self.upstream_micros {
-            Some(us) => write!(out, ",\"upstream_ms\":{:.3}", micros_to_ms(us))?,
-            None => out.extend_from_slice(b",\"upstream_ms\":null"),
+        out.extend_from_slice(b",\"proto\":\"");
+        match version_name(self.version) {
+            Some(name) => out.extend_from_slice(name.as_bytes()),
+            None => write!(out, "{:?}", self.version)?,
         }
-        write!(out, ",\"total_ms\":{:.3},\"reason\":", micros_to_ms(self.total_micros))?;
+        let mut digits = itoa::Buffer::new();
+        out.extend_from_slice(b"\",\"status\":");
+        out.extend_from_slice(digits.format(self.status).as_bytes());
+        out.extend_from_slice(b",\"bytes\":");
+        out.extend_from_slice(digits.format(self.bytes).as_bytes());
+        out.extend_from_slice(b",\"upstream_ms\":");
+        match self.upstream_micros {
+            Some(us) => push_millis(out, us),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"total_ms\":");
+        push_millis(out, self.total_micros);
+        out.extend_from_slice(b",\"reason\":");
         serde_json::to_writer(&mut *out, &self.reason)?;
         if let Some(credential) = &self.credential {
             out.extend_from_slice(b",\"credential\":");
@@ -168,9 +189,29 @@ impl LogRecord {
     }
 }
 
-#[expect(clippy::cast_precision_loss, reason = "log display of durations")]
-fn micros_to_ms(us: u64) -> f64 {
-    us as f64 / 1000.0
+/// `us` microseconds as milliseconds with three decimals (`1.500`).
+fn push_millis(out: &mut Vec<u8>, us: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(us / 1000).as_bytes());
+    let frac = us % 1000;
+    out.extend_from_slice(&[b'.', b'0' + digit(frac / 100), b'0' + digit(frac / 10 % 10), b'0' + digit(frac % 10)]);
+}
+
+/// A decimal digit's value as a byte (`n` < 10).
+fn digit(n: u64) -> u8 {
+    u8::try_from(n % 10).unwrap_or(0)
+}
+
+/// `HTTP/1.1` and the like, as `Version`'s `Debug` writes them.
+fn version_name(version: Version) -> Option<&'static str> {
+    [
+        (Version::HTTP_11, "HTTP/1.1"),
+        (Version::HTTP_2, "HTTP/2.0"),
+        (Version::HTTP_10, "HTTP/1.0"),
+        (Version::HTTP_09, "HTTP/0.9"),
+        (Version::HTTP_3, "HTTP/3.0"),
+    ]
+    .into_iter()
+    .find_map(|(v, name)| (v == version).then_some(name))
 }
 
 /// The data path's handle on the access log.
@@ -252,6 +293,19 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::cast_precision_loss, reason = "the float formatting the integer one replaced")]
+    fn numbers_are_written_as_before() {
+        for us in (0..20_000).chain([999_999, 1_000_000, 86_400_000_123, u64::from(u32::MAX)]) {
+            let mut out = Vec::new();
+            push_millis(&mut out, us);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{:.3}", us as f64 / 1000.0));
+        }
+        for version in [Version::HTTP_09, Version::HTTP_10, Version::HTTP_11, Version::HTTP_2, Version::HTTP_3] {
+            assert_eq!(version_name(version), Some(format!("{version:?}").as_str()));
+        }
+    }
+
+    #[test]
     fn record_is_one_json_line() {
         let record = LogRecord {
             start_unix_ms: 0,
@@ -276,6 +330,11 @@ mod tests {
         assert_eq!(value["target"], "/a?token=***");
         assert_eq!(value["headers"]["cookie"], "***");
         assert_eq!(value["upstream_ms"], 1.5);
+        assert_eq!(value["total_ms"], 2.0);
+        assert_eq!(value["proto"], "HTTP/1.1");
+        assert_eq!(value["ts"], "1970-01-01T00:00:00.000Z");
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(text.contains("\"upstream_ms\":1.500,\"total_ms\":2.000,"), "{text}");
         assert_eq!(
             (value["reason"].as_str(), value["credential"].as_str()),
             (Some("auth.jwt.signature"), Some("sha256:1a2b3c4d"))
