@@ -136,16 +136,27 @@ pub struct LogRecord {
 }
 
 impl LogRecord {
-    fn write_json(&self, out: &mut Vec<u8>) -> io::Result<()> {
-        let mut ts = String::with_capacity(24);
-        portcullis_core::time::rfc3339_millis(self.start_unix_ms, &mut ts);
+    fn write_json(&self, out: &mut Vec<u8>, stamp: &mut Stamp) -> io::Result<()> {
         out.extend_from_slice(b"{\"ts\":\"");
-        out.extend_from_slice(ts.as_bytes());
+        stamp.write(self.start_unix_ms, out);
         out.extend_from_slice(b"\",\"request_id\":");
         serde_json::to_writer(&mut *out, &*self.request_id)?;
         out.extend_from_slice(b",\"route\":");
         serde_json::to_writer(&mut *out, &self.route.as_deref())?;
-        write!(out, ",\"client_ip\":\"{}\",\"method\":", self.client_ip)?;
+        out.extend_from_slice(b",\"client_ip\":\"");
+        match self.client_ip {
+            IpAddr::V4(ip) => {
+                let mut digits = itoa::Buffer::new();
+                for (i, octet) in ip.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    out.extend_from_slice(digits.format(octet).as_bytes());
+                }
+            }
+            IpAddr::V6(ip) => write!(out, "{ip}")?,
+        }
+        out.extend_from_slice(b"\",\"method\":");
         serde_json::to_writer(&mut *out, self.method.as_str())?;
         out.extend_from_slice(b",\"target\":");
         serde_json::to_writer(&mut *out, &self.masking.target(&self.uri))?;
@@ -189,14 +200,37 @@ impl LogRecord {
     }
 }
 
+/// A line's `ts` text: its date and time of day are formatted once a
+/// second, the milliseconds every line.
+#[derive(Debug, Default)]
+struct Stamp {
+    secs: Option<i64>,
+    /// `2026-11-22T06:47:55.000Z` for `secs`.
+    text: String,
+}
+
+impl Stamp {
+    fn write(&mut self, unix_ms: i64, out: &mut Vec<u8>) {
+        let secs = unix_ms.div_euclid(1000);
+        if self.secs != Some(secs) {
+            self.text.clear();
+            portcullis_core::time::rfc3339_millis(secs.saturating_mul(1000), &mut self.text);
+            self.secs = Some(secs);
+        }
+        out.extend_from_slice(self.text.as_bytes().strip_suffix(b"000Z").unwrap_or_default());
+        let ms = unix_ms.rem_euclid(1000).unsigned_abs();
+        out.extend_from_slice(&[b'0' + digit(ms / 100), b'0' + digit(ms / 10), b'0' + digit(ms), b'Z']);
+    }
+}
+
 /// `us` microseconds as milliseconds with three decimals (`1.500`).
 fn push_millis(out: &mut Vec<u8>, us: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(us / 1000).as_bytes());
     let frac = us % 1000;
-    out.extend_from_slice(&[b'.', b'0' + digit(frac / 100), b'0' + digit(frac / 10 % 10), b'0' + digit(frac % 10)]);
+    out.extend_from_slice(&[b'.', b'0' + digit(frac / 100), b'0' + digit(frac / 10), b'0' + digit(frac)]);
 }
 
-/// A decimal digit's value as a byte (`n` < 10).
+/// The last decimal digit of `n`, as a byte value.
 fn digit(n: u64) -> u8 {
     u8::try_from(n % 10).unwrap_or(0)
 }
@@ -254,11 +288,12 @@ const IDLE_POLL: Duration = Duration::from_millis(10);
 fn write_loop(rx: &Receiver<Box<LogRecord>>, sink: Box<dyn Write + Send>) {
     let mut out = BufWriter::with_capacity(64 * 1024, sink);
     let mut line = Vec::with_capacity(512);
+    let mut stamp = Stamp::default();
     loop {
         match rx.try_recv() {
             Ok(record) => {
                 line.clear();
-                if record.write_json(&mut line).is_ok() && out.write_all(&line).is_err() {
+                if record.write_json(&mut line, &mut stamp).is_ok() && out.write_all(&line).is_err() {
                     return;
                 }
             }
@@ -306,6 +341,42 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_and_addresses_are_written_as_before() {
+        let mut stamp = Stamp::default();
+        for ms in [0, 999, 1_000, 1_795_000_000_123, 1_795_000_000_999, 1_795_000_001_000, 1_795_000_000_124, -1] {
+            let (mut out, mut text) = (Vec::new(), String::new());
+            stamp.write(ms, &mut out);
+            portcullis_core::time::rfc3339_millis(ms, &mut text);
+            assert_eq!(String::from_utf8(out).unwrap(), text);
+        }
+        let masking = Arc::new(LogMasking::default());
+        for ip in ["192.0.2.255", "0.0.0.0", "2001:db8::1", "::ffff:192.0.2.1"] {
+            let record = LogRecord {
+                start_unix_ms: 0,
+                request_id: "id".into(),
+                route: None,
+                client_ip: ip.parse().unwrap(),
+                method: Method::GET,
+                uri: "/".parse().unwrap(),
+                version: Version::HTTP_2,
+                status: 404,
+                bytes: 0,
+                upstream_micros: None,
+                total_micros: 0,
+                reason: None,
+                credential: None,
+                headers: vec![],
+                masking: masking.clone(),
+            };
+            let mut out = Vec::new();
+            record.write_json(&mut out, &mut stamp).unwrap();
+            let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(value["client_ip"], record.client_ip.to_string());
+            assert_eq!((value["upstream_ms"].is_null(), &value["proto"]), (true, &serde_json::json!("HTTP/2.0")));
+        }
+    }
+
+    #[test]
     fn record_is_one_json_line() {
         let record = LogRecord {
             start_unix_ms: 0,
@@ -325,7 +396,7 @@ mod tests {
             masking: Arc::new(LogMasking { headers: vec![http::header::COOKIE], patterns: vec![] }),
         };
         let mut out = Vec::new();
-        record.write_json(&mut out).unwrap();
+        record.write_json(&mut out, &mut Stamp::default()).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(value["target"], "/a?token=***");
         assert_eq!(value["headers"]["cookie"], "***");
@@ -333,6 +404,7 @@ mod tests {
         assert_eq!(value["total_ms"], 2.0);
         assert_eq!(value["proto"], "HTTP/1.1");
         assert_eq!(value["ts"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(value["client_ip"], "127.0.0.1");
         let text = String::from_utf8(out.clone()).unwrap();
         assert!(text.contains("\"upstream_ms\":1.500,\"total_ms\":2.000,"), "{text}");
         assert_eq!(
