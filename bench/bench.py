@@ -780,7 +780,11 @@ def main() -> int:
                     help="seconds, in all, spent waiting for quiet and repeating noisy runs")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--targets", default=",".join(TARGETS))
+    ap.add_argument("--twin", type=int, default=0,
+                    help="after the rounds, this many twin rounds (bench/twin.py): nginx and Portcullis on the "
+                         "proxy core, driven at the same time")
     args = ap.parse_args()
+    args.twin_bin, args.max_seconds = "", float("inf")  # what bench/twin.py reads besides the above
 
     global PIDS_FILE
     run_dir = args.out / "run"
@@ -834,6 +838,7 @@ def main() -> int:
         meta["commit"] += " (+ uncommitted changes)"
 
     runs: list[Run] = []
+    twin_runs: list = []  # bench/twin.py's TwinRun
     preflight: dict = {}
     try:
         up_prefix = run_dir / "upstream"
@@ -897,16 +902,31 @@ def main() -> int:
                     f"p99 {r.p99_ms:7.3f} ms hwm {r.peak_rss_kib / 1024:6.1f} MiB "
                     f"core1 {r.core1_util:4.2f} other {r.other_cpu:4.2f} steal {r.steal:4.2f}{flag}")
         log(f"measured {total} runs in {time.monotonic() - t_start:.0f}s")
+        if args.twin > 0:
+            import twin as T  # here: it imports this file as the module `bench`
+
+            proxies = ("nginx", "portcullis")
+            twins = (start_target(args, proxies[0]), start_target(args, proxies[1]))
+            T.run_rounds(args, [(sc, sc) for sc in scenarios], twins, lambda sc, i, d: wrk_cmd(
+                args, url_for(proxies[i], sc), sc, d, latency=False), t_start, twin_runs, swap=False)
     except KeyboardInterrupt as e:
         log(f"interrupted ({e}); writing what was measured")
     finally:
         stop_all()
 
     report = summarize(args, runs, meta, preflight)
+    if twin_runs:
+        import twin as T
+
+        report += "\n".join(T.section(args, twin_runs, {}, {}, "Twin A is nginx, twin B Portcullis, both on the "
+                                       "proxy core and driven at the same time with the same scenario. Cost = 1 - "
+                                       "Portcullis's req/CPU-s ÷ nginx's in the same window; the ratio is 1 - cost "
+                                       "(the goal: ≥ 1.0)."))
     (args.out / "latest.md").write_text(report)
     (args.out / "latest.json").write_text(json.dumps(
         {"meta": meta, "args": {k: str(v) for k, v in vars(args).items()},
-         "preflight": preflight, "runs": [asdict(r) for r in runs]}, indent=1))
+         "preflight": preflight, "runs": [asdict(r) for r in runs],
+         "twin_runs": [asdict(r) for r in twin_runs]}, indent=1))
     print()
     print(report)
     print(f"written: {args.out / 'latest.md'} and {args.out / 'latest.json'}")

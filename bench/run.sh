@@ -119,6 +119,6 @@ python3 "$BENCH_DIR/bench.py" \
     --proxy-core "${PROXY_CORE:-0}" --client-core "${CLIENT_CORE:-1}" --upstream-core "${UPSTREAM_CORE:-1}" \
     ${PREBUILT:+--prebuilt} ${PORTCULLIS_COMMIT:+--commit "$PORTCULLIS_COMMIT"} \
     --noise-limit "${NOISE_LIMIT:-0.15}" --retries "${RETRIES:-2}" --noise-budget "$NOISE_BUDGET" \
-    ${SCENARIOS:+--scenarios "$SCENARIOS"} ${TARGETS:+--targets "$TARGETS"} &
+    ${SCENARIOS:+--scenarios "$SCENARIOS"} ${TARGETS:+--targets "$TARGETS"} ${TWIN:+--twin "$TWIN"} &
 DRIVER_PID=$!
 wait "$DRIVER_PID"

@@ -54,15 +54,15 @@ class TwinRun:
     failure: str = ""
 
 
-def cpu_ns(pid: int) -> int:
-    """Nanoseconds every thread of `pid` has run on a CPU so far."""
+def cpu_ns(server: B.Server) -> int:
+    """Nanoseconds every thread of `server`'s processes (an nginx's master and workers) has run on a CPU."""
     total = 0
-    task = Path(f"/proc/{pid}/task")
-    for tid in task.iterdir():
-        try:
-            total += int((tid / "schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass  # a thread that just ended
+    for pid in server.pids():
+        for tid in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                total += int((tid / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass  # a thread that just ended
     return total
 
 
@@ -101,21 +101,22 @@ def start_twin(args, original: B.Server, conf_path: Path, ports: list[int], name
 
 
 def measure(args, rnd: int, scenario: str, baseline: str, twins: tuple[B.Server, B.Server],
-            wrk_cmd: Callable[[str, int, int], list[str]]) -> TwinRun:
+            wrk_cmd: Callable[[str, int, int], list[str]], swap: bool = True) -> TwinRun:
     """One window: twin A (or B on odd rounds) runs `scenario`, the other `baseline`, both driven at once
     for args.duration s after a shared warm-up. `wrk_cmd(scenario, twin_index, duration)` builds a wrk
-    command for the twin at index 0 (A) or 1 (B)."""
-    on = 1 if args.twin_bin else rnd % 2
+    command for the twin at index 0 (A) or 1 (B). Without `swap` (and with --twin-bin) B always runs
+    `scenario`."""
+    on = rnd % 2 if swap and not args.twin_bin else 1
     run = TwinRun(rnd, scenario, baseline, "AB"[on])
     roles = [(scenario, on), (baseline, 1 - on)]
     try:
         if args.warmup > 0:
             both(roles, lambda sc, i: wrk_cmd(sc, i, args.warmup), args.warmup)
-        pids = [twins[i].proc.pid for _, i in roles]
-        c0, (_, s0) = [cpu_ns(pid) for pid in pids], B.proc_stat()
+        servers = [twins[i] for _, i in roles]
+        c0, (_, s0) = [cpu_ns(srv) for srv in servers], B.proc_stat()
         outs = both(roles, lambda sc, i: wrk_cmd(sc, i, args.duration), args.duration)
         time.sleep(args.settle)  # the access-log threads finish their backlog
-        c1, (_, s1) = [cpu_ns(pid) for pid in pids], B.proc_stat()
+        c1, (_, s1) = [cpu_ns(srv) for srv in servers], B.proc_stat()
         (x, b) = [B.parse_wrk(out) for out in outs]
         run.requests, run.base_requests = x["requests"], b["requests"]
         run.cpu_s, run.base_cpu_s = (c1[0] - c0[0]) / 1e9, (c1[1] - c0[1]) / 1e9
@@ -160,7 +161,8 @@ def pairs_for(args, scenarios: list[str], baselines: dict[str, str]) -> list[tup
 
 
 def run_rounds(args, pairs: list[tuple[str, str]], twins: tuple[B.Server, B.Server],
-               wrk_cmd: Callable[[str, int, int], list[str]], t_begin: float, runs: list[TwinRun]) -> None:
+               wrk_cmd: Callable[[str, int, int], list[str]], t_begin: float, runs: list[TwinRun],
+               swap: bool = True) -> None:
     """args.twin rounds of every (scenario, baseline) pair, the order rotated every round; appends to `runs`
     as it goes. Raises KeyboardInterrupt when args.max_seconds have passed or a twin exited."""
     total, n = len(pairs) * args.twin, 0
@@ -170,7 +172,7 @@ def run_rounds(args, pairs: list[tuple[str, str]], twins: tuple[B.Server, B.Serv
             n += 1
             if time.monotonic() - t_begin > args.max_seconds:
                 raise KeyboardInterrupt(f"--max-seconds {args.max_seconds:.0f} reached")
-            r = measure(args, rnd, sc, base, twins, wrk_cmd)
+            r = measure(args, rnd, sc, base, twins, wrk_cmd, swap)
             runs.append(r)
             log(f"[{n:3d}/{total}] twin r{rnd + 1} {sc:>12s} on {r.scenario_on} vs {base}: "
                 f"{r.req_per_cpu_s:9,.0f} vs {r.base_req_per_cpu_s:9,.0f} req/CPU-s "
@@ -180,9 +182,11 @@ def run_rounds(args, pairs: list[tuple[str, str]], twins: tuple[B.Server, B.Serv
                 raise KeyboardInterrupt(r.failure)
 
 
-def section(args, runs: list[TwinRun], goals: dict[str, float | None], describe: dict[str, str]) -> list[str]:
+def section(args, runs: list[TwinRun], goals: dict[str, float | None], describe: dict[str, str],
+            method: str = "") -> list[str]:
     """The report's twin section: per pair, the cost in each round, the median, and the verdict against
-    its goal; the A/A control's spread is the noise a verdict must clear."""
+    its goal; the A/A control's spread is the noise a verdict must clear. `method` replaces the sentence
+    that says what the twins are."""
     if not runs:
         return []
     med = B.med
@@ -190,7 +194,9 @@ def section(args, runs: list[TwinRun], goals: dict[str, float | None], describe:
          f"{args.twin} rounds x {args.duration}s (+{args.warmup}s shared warm-up); the twins swap roles every "
          "round. Cost = 1 - scenario's req/CPU-s ÷ baseline's req/CPU-s in the same window; CPU from "
          "schedstat (ns, all threads). The A/A control runs the baseline on both twins.\n"]
-    if args.twin_bin:
+    if method:
+        L[1] = f"{args.twin} rounds x {args.duration}s (+{args.warmup}s shared warm-up). {method}\n"
+    elif args.twin_bin:
         L[1] = (f"{args.twin} rounds x {args.duration}s (+{args.warmup}s shared warm-up). Twin B runs "
                 f"`{args.twin_bin}`, twin A `{args.portcullis}`, both the same scenario at once. Cost = 1 - B's "
                 "req/CPU-s ÷ A's in the same window (negative: B is cheaper); CPU from schedstat (ns, all "
@@ -212,7 +218,9 @@ def section(args, runs: list[TwinRun], goals: dict[str, float | None], describe:
                  for i in range(args.twin)]
         m = med(ok)
         goal = goals.get(sc) if sc != base else None
-        if args.twin_bin:
+        if method:
+            verdict, goal_s = f"ratio {1 - m:.2f}", "–"
+        elif args.twin_bin:
             verdict, goal_s = "(B's binary vs A's)", "–"
         elif sc == base:
             verdict, goal_s = "(A/A control: the noise)", "–"
