@@ -708,7 +708,8 @@ def main() -> int:
                                          lambda sc, secs: wrk_cmd(args, sc, secs, creds, latency=False))
         if args.twin > 0:
             twin = T.start_twin(args, gw, conf, [PORT_GATEWAY, PORT_ADMIN], "twin")
-            pairs = T.pairs_for(args, scenarios, {sc: "open" for sc in SCENARIOS if sc not in ("open", "open_again")})
+            baselines = {sc: base for sc, (base, *_) in COSTS.items() if sc != "open_again"}  # not the control
+            pairs = T.pairs_for(args, scenarios, baselines)
             T.run_rounds(args, pairs, (gw, twin), lambda sc, i, d: wrk_cmd(
                 args, sc, d, creds, latency=False, port=PORT_GATEWAY + i * T.PORT_SHIFT), t_begin, twin_runs)
         log(f"measured {len(runs)} runs and {len(twin_runs)} twin runs in {time.monotonic() - t_begin:.0f}s")

@@ -30,10 +30,7 @@ import bench as B
 
 # The twin's public and admin ports are the original's plus this.
 PORT_SHIFT = 50
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
+log = B.log
 
 
 @dataclass

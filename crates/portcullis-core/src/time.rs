@@ -43,36 +43,12 @@ pub fn parse_date(text: &str) -> Option<i64> {
     (valid && civil_from_days(days) == (year, month, day)).then_some(days * 86_400)
 }
 
-/// `2026-11-22T06:47:55.123Z` for `unix_millis`. Written digit by digit:
-/// the access log stamps every line with it.
+/// `2026-11-22T06:47:55.123Z` for `unix_millis`.
 pub fn rfc3339_millis(unix_millis: i64, out: &mut String) {
     let (secs, millis) = (unix_millis.div_euclid(1000), unix_millis.rem_euclid(1000));
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);
-    if !(0..=9999).contains(&y) {
-        let _ =
-            write!(out, "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem / 60 % 60, rem % 60);
-        return;
-    }
-    let parts = [(y, 4, '-'), (mo.into(), 2, '-'), (d.into(), 2, 'T'), (rem / 3600, 2, ':'), (rem / 60 % 60, 2, ':')];
-    for (value, width, then) in parts {
-        push_padded(out, value, width);
-        out.push(then);
-    }
-    push_padded(out, rem % 60, 2);
-    out.push('.');
-    push_padded(out, millis, 3);
-    out.push('Z');
-}
-
-/// The last `width` decimal digits of `n` (0 ≤ n), zero-padded.
-fn push_padded(out: &mut String, n: i64, width: u32) {
-    let mut unit = 10_i64.pow(width - 1);
-    while unit > 0 {
-        let digit = u32::try_from(n / unit % 10).unwrap_or(0);
-        out.push(char::from_digit(digit, 10).unwrap_or('0'));
-        unit /= 10;
-    }
+    let _ = write!(out, "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem / 60 % 60, rem % 60);
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT` for `unix_secs`.

@@ -205,34 +205,36 @@ impl LogRecord {
 #[derive(Debug, Default)]
 struct Stamp {
     secs: Option<i64>,
-    /// `2026-11-22T06:47:55.000Z` for `secs`.
-    text: String,
+    /// `2026-11-22T06:47:55.` for `secs`.
+    prefix: String,
 }
 
 impl Stamp {
     fn write(&mut self, unix_ms: i64, out: &mut Vec<u8>) {
         let secs = unix_ms.div_euclid(1000);
         if self.secs != Some(secs) {
-            self.text.clear();
-            portcullis_core::time::rfc3339_millis(secs.saturating_mul(1000), &mut self.text);
+            self.prefix.clear();
+            portcullis_core::time::rfc3339_millis(secs.saturating_mul(1000), &mut self.prefix);
+            self.prefix.truncate(self.prefix.len() - "000Z".len());
             self.secs = Some(secs);
         }
-        out.extend_from_slice(self.text.as_bytes().strip_suffix(b"000Z").unwrap_or_default());
-        let ms = unix_ms.rem_euclid(1000).unsigned_abs();
-        out.extend_from_slice(&[b'0' + digit(ms / 100), b'0' + digit(ms / 10), b'0' + digit(ms), b'Z']);
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(&three_digits(unix_ms.rem_euclid(1000).unsigned_abs()));
+        out.push(b'Z');
     }
 }
 
 /// `us` microseconds as milliseconds with three decimals (`1.500`).
 fn push_millis(out: &mut Vec<u8>, us: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(us / 1000).as_bytes());
-    let frac = us % 1000;
-    out.extend_from_slice(&[b'.', b'0' + digit(frac / 100), b'0' + digit(frac / 10), b'0' + digit(frac)]);
+    out.push(b'.');
+    out.extend_from_slice(&three_digits(us % 1000));
 }
 
-/// The last decimal digit of `n`, as a byte value.
-fn digit(n: u64) -> u8 {
-    u8::try_from(n % 10).unwrap_or(0)
+/// The last three decimal digits of `n`, zero-padded.
+fn three_digits(n: u64) -> [u8; 3] {
+    let digit = |n: u64| b'0' + u8::try_from(n % 10).unwrap_or(0);
+    [digit(n / 100), digit(n / 10), digit(n)]
 }
 
 /// `HTTP/1.1` and the like, as `Version`'s `Debug` writes them.

@@ -42,6 +42,17 @@ impl Deadline {
     fn next(&self) -> tokio::time::Instant {
         (tokio::time::Instant::now() + self.read).min(self.total_at)
     }
+
+    /// After a frame: the read deadline starts again, if one is armed (until
+    /// then a frame costs no clock read).
+    fn rearm(&mut self) {
+        if self.sleep.is_some() {
+            let next = self.next();
+            if let Some(sleep) = &mut self.sleep {
+                sleep.as_mut().reset(next);
+            }
+        }
+    }
 }
 
 /// What to record once the response is over.
@@ -175,10 +186,8 @@ impl Body for ResponseBody {
                         return Poll::Ready(Some(Err(Box::new(ResponseTooLarge))));
                     }
                 }
-                // A read deadline is armed only once the upstream kept the body
-                // waiting; until then a frame costs no clock read.
-                if let Some(Deadline { sleep: Some(sleep), read, total_at }) = &mut this.deadline {
-                    sleep.as_mut().reset((tokio::time::Instant::now() + *read).min(*total_at));
+                if let Some(deadline) = &mut this.deadline {
+                    deadline.rearm();
                 }
             }
             Poll::Ready(None) => {
