@@ -4,6 +4,7 @@
 //! declarations are bounded. quick-xml is a pull parser: it never builds a
 //! tree and never expands an entity, so memory stays bounded by the limits.
 
+use memchr::memmem;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
@@ -129,9 +130,11 @@ pub fn scan(doc: &[u8], limits: &XmlLimits) -> Result<(), XmlError> {
     // Markup declarations in any spelling (`<!DOCTYPE`, `<!doctype`,
     // `<!ENTITY` …) are refused before parsing: only comments and CDATA may
     // start with `<!`. Lenient parsers differ on case; this does not.
-    let declarations = text.match_indices("<!").any(|(i, _)| {
-        let rest = &text[i + 2..];
-        !(rest.starts_with("--") || rest.starts_with("[CDATA["))
+    // Found by `memmem`'s SIMD search: `str::match_indices` took a quarter
+    // of the scan's time on a document with no declaration at all.
+    let declarations = memmem::find_iter(doc, b"<!").any(|i| {
+        let rest = &doc[i + 2..];
+        !(rest.starts_with(b"--") || rest.starts_with(b"[CDATA["))
     });
     if declarations {
         return Err(XmlError::Dtd);
