@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::document::escape;
 use super::error::{OpenApiError, invalid};
 use super::schema::Schemas;
-use crate::json::{JsonLimits, JsonScanner};
+use super::unique_keys;
 use crate::media::MediaType;
 
 /// The reason code of every body refusal.
@@ -141,7 +141,7 @@ enum Expect {
     /// A declared type that is not checked further.
     Any,
     /// JSON, valid against the schema.
-    Json(Arc<Validator>, Box<JsonScanner>),
+    Json(Arc<Validator>),
 }
 
 /// Checks one request body against its operation.
@@ -172,12 +172,7 @@ impl Inspector {
                 let media = declared(req);
                 let expect = match media.as_ref().and_then(|m| b.entry(m).map(|e| (m, e))) {
                     None => Expect::Undeclared,
-                    Some((m, Entry { validator: Some(v), .. })) if m.is_json() => {
-                        // Duplicate keys are refused: the upstream's parser
-                        // might keep a different one than the check saw.
-                        let limits = JsonLimits { reject_duplicate_keys: true, ..JsonLimits::syntax_only() };
-                        Expect::Json(v.clone(), Box::new(JsonScanner::new(limits)))
-                    }
+                    Some((m, Entry { validator: Some(v), .. })) if m.is_json() => Expect::Json(v.clone()),
                     Some(_) => Expect::Any,
                 };
                 (expect, b.required)
@@ -212,13 +207,7 @@ impl BodyInspector for Inspector {
         if chunk.is_empty() {
             return Ok(());
         }
-        self.refuse_non_empty()?;
-        if let Expect::Json(_, scanner) = &mut self.expect
-            && scanner.feed(chunk).is_err()
-        {
-            return Err(self.refuse(bad(), "the body is not acceptable JSON"));
-        }
-        Ok(())
+        self.refuse_non_empty()
     }
 
     fn finish(&mut self, body: &[u8]) -> Result<(), Deny> {
@@ -230,13 +219,11 @@ impl BodyInspector for Inspector {
             };
         }
         self.refuse_non_empty()?;
-        let Expect::Json(validator, scanner) = &mut self.expect else { return Ok(()) };
-        let (validator, scanned) = (validator.clone(), scanner.finish());
-        if scanned.is_err() {
-            return Err(self.refuse(bad(), "the body is not acceptable JSON"));
-        }
-        let Ok(value) = serde_json::from_slice::<Value>(body) else {
-            return Err(self.refuse(bad(), "the body is not JSON"));
+        let Expect::Json(validator) = &self.expect else { return Ok(()) };
+        // Duplicate keys are refused: the upstream's parser might keep a
+        // different one than the check saw.
+        let Some(value) = unique_keys::parse(body) else {
+            return Err(self.refuse(bad(), "the body is not JSON, or repeats a key"));
         };
         let result =
             validator.validate(&value).map_err(|e| format!("{} fails {:?}", e.instance_path(), e.kind().keyword()));

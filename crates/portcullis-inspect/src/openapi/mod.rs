@@ -38,6 +38,7 @@ mod response;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod unique_keys;
 
 use std::borrow::Cow;
 use std::sync::Arc;
