@@ -28,9 +28,7 @@ every scenario once in a rotated order. A scenario's cost is
 
 from __future__ import annotations
 
-import argparse
 import base64
-import http.client
 import json
 import os
 import secrets
@@ -47,6 +45,7 @@ import bench as B  # noqa: E402  (process, CPU, wrk and statistics helpers)
 import provision as P  # noqa: E402  (admin bootstrap and API keys through the admin API)
 import rounds as R  # noqa: E402  (one measured run, the rounds loop, the report's machine lines)
 import twin as T  # noqa: E402  (twin A/B: two gateways on one core, driven at the same time)
+from bench import log  # noqa: E402
 from rounds import Run, cost, pct  # noqa: E402
 
 HOST = B.HOST
@@ -95,10 +94,6 @@ COSTS: dict[str, tuple[str, float | None, bool, str]] = {
     "rs256_fresh": ("open", 0.10, False, "open_again"),
     "es256_fresh": ("open", 0.10, False, "open_again"),
 }
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 # --------------------------------------------------------------------------- keys and tokens
@@ -272,33 +267,13 @@ def url(scenario: str, port: int = PORT_GATEWAY) -> str:
 
 def wrk_cmd(args, scenario: str, duration: int, creds: dict[str, str], latency: bool = True,
             port: int = PORT_GATEWAY) -> list[str]:
-    cmd = ["taskset", "-c", str(args.client_core), args.wrk, f"-t{args.threads}", f"-c{args.connections}",
-           f"-d{duration}s", "--timeout", "5s"]
-    if latency:
-        cmd.append("--latency")
+    cmd = R.wrk_base(args, duration, latency)
     cred = SCENARIOS[scenario][1]
     if cred and cred.endswith("_pool"):
         return cmd + ["-s", str(args.run_dir / f"{cred}.lua"), url(scenario, port)]
     for k, v in cred_header(cred, creds).items():
         cmd += ["-H", f"{k}: {v}"]
     return cmd + [url(scenario, port)]
-
-
-def send(path: str, headers: dict) -> dict:
-    conn = http.client.HTTPConnection(HOST, PORT_GATEWAY, timeout=10)
-    try:
-        conn.request("GET", path, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        return {"status": resp.status, "body": data.decode(errors="replace")[:300], "headers": resp.getheaders()}
-    except Exception as e:  # noqa: BLE001 - reported, not hidden
-        return {"status": None, "error": f"{type(e).__name__}: {e}", "headers": []}
-    finally:
-        conn.close()
-
-
-def header(info: dict, name: str) -> str | None:
-    return next((v for k, v in info.get("headers", []) if k.lower() == name), None)
 
 
 def log_records(access_log: Path) -> dict[str, dict]:
@@ -317,7 +292,7 @@ def wait_key_active(key: str, timeout: float = 15.0) -> float:
     """Polls GET /key/small with the key until 200: the index follows the store within milliseconds."""
     t0 = time.monotonic()
     while True:
-        info = send(SCENARIOS["key"][0], {"X-API-Key": key})
+        info = R.send(PORT_GATEWAY, SCENARIOS["key"][0], {"X-API-Key": key})
         if info.get("status") == 200:
             return time.monotonic() - t0
         if time.monotonic() - t0 > timeout:
@@ -358,10 +333,10 @@ def preflight(access_log: Path, creds: dict[str, str], bad: dict[str, str]) -> t
         checks.append({"what": what, "path": path, "cred": cred, "expect": 401, "send": (path, hdrs)})
     ok_all = True
     for c in checks:
-        info = send(*c.pop("send"))
+        info = R.send(PORT_GATEWAY, *c.pop("send"))
         c["status"] = info.get("status")
-        c["request_id"] = header(info, "x-request-id")
-        c["www_authenticate"] = header(info, "www-authenticate")
+        c["request_id"] = info["headers"].get("x-request-id")
+        c["www_authenticate"] = info["headers"].get("www-authenticate")
         c["response"] = info.get("body") or info.get("error")
         problems = []
         if c["status"] != c["expect"]:
@@ -496,22 +471,7 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
                  f"{c['met'] if c else '–'} |")
     L.append("")
 
-    L.append("## Medians per scenario\n")
-    L.append("| scenario | req/s | req/CPU-s | gateway CPU (cores) | p50 ms | p99 ms | wrk+upstream CPU (cores) | "
-             "other / steal | noisy | errors | log lines/req |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for sc in ran:
-        rs = [r for r in ok if r.scenario == sc]
-        allr = [r for r in runs if r.scenario == sc]
-        fails = len(allr) - len(rs)
-        cov = med([r.log_lines / (r.requests + r.warm_requests) for r in rs if r.log_lines >= 0 and r.requests])
-        L.append(f"| {sc} | {f(med([r.rps for r in rs]))} | {f(med([r.req_per_cpu_s for r in rs]))} | "
-                 f"{f(med([r.cpu_util for r in rs]), 2)} | {f(med([r.p50_ms for r in rs]), 3)} | "
-                 f"{f(med([r.p99_ms for r in rs]), 3)} | {f(med([r.core1_util for r in rs]), 2)} | "
-                 f"{f(med([r.other_cpu for r in rs]), 2)} / {f(med([r.steal for r in rs]), 2)} | "
-                 f"{sum(r.noisy for r in allr)}/{len(allr)} | "
-                 f"{sum(r.errors for r in allr)}{f' ({fails} failed)' if fails else ''} | {f(cov, 3)} |")
-    L.append("")
+    L += R.medians_section(runs, ran)
 
     L.append("## Cost per round\n")
     hdr = " | ".join(f"r{i + 1}" for i in range(args.rounds))
@@ -576,21 +536,6 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def report_only(path: Path) -> int:
-    data = json.loads(path.read_text())
-    a = data["args"]
-    args = argparse.Namespace(**{k: a[k] for k in ("wrk", "nginx")})
-    for k in ("rounds", "duration", "warmup", "threads", "connections", "proxy_core", "client_core",
-              "upstream_core"):
-        setattr(args, k, int(a[k]))
-    args.noise_limit = float(a["noise_limit"])
-    runs = [Run(**r) for r in data["runs"]]
-    report = summarize(args, runs, data["meta"], data["preflight"])
-    (path.parent / "latest.md").write_text(report)
-    print(report)
-    return 0
-
-
 def main() -> int:
     ap = R.driver_args(__doc__, list(SCENARIOS), DEFAULT_SCENARIOS, rounds=5, duration=10, max_seconds=900)
     ap.add_argument("--perf", type=float, default=0, metavar="SECONDS",
@@ -600,7 +545,7 @@ def main() -> int:
                     help="measure nothing: rewrite the report of an earlier run from its latest.json")
     args = ap.parse_args()
     if args.report_only:
-        return report_only(args.report_only)
+        return R.report_only(args.report_only, summarize)
     scenarios = R.chosen_scenarios(ap, args, SCENARIOS)
 
     t_begin = time.monotonic()

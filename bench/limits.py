@@ -54,6 +54,7 @@ import bench as B  # noqa: E402  (process, CPU, wrk and statistics helpers)
 import provision as P  # noqa: E402  (admin bootstrap and API keys through the admin API)
 import rounds as R  # noqa: E402  (one measured run, the rounds loop, the report's machine lines)
 import twin as T  # noqa: E402  (twin A/B: two gateways on one core, driven at the same time)
+from bench import log  # noqa: E402
 from rounds import Run, cost, pct  # noqa: E402
 
 HOST = B.HOST
@@ -107,10 +108,6 @@ _RL = [("rate_limit policy: `RateLimitPolicy::on_request` (incl. its future)", (
        ("Redis client: `redis::script`", ("redis::script::",)),
        ("Redis client: reading and parsing replies (`redis::parser`)", ("redis::parser",))]
 PROFILE = {"open": _RL[:1], "local": _RL[:3] + _RL[6:7], "local_quiet": _RL[:3], "redis": _RL[:1] + _RL[3:]}
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 # --------------------------------------------------------------------------- configs
@@ -227,26 +224,11 @@ def script_calls(args) -> int:
 # --------------------------------------------------------------------------- requests
 
 
-def send(port: int, path: str, headers: dict) -> dict:
-    conn = http.client.HTTPConnection(HOST, port, timeout=10)
-    try:
-        conn.request("GET", path, headers=headers)
-        resp = conn.getresponse()
-        body = resp.read().decode(errors="replace")
-        return {"status": resp.status, "body": body[:300], "headers": {k.lower(): v for k, v in resp.getheaders()}}
-    except Exception as e:  # noqa: BLE001 - reported, not hidden
-        return {"status": None, "body": f"{type(e).__name__}: {e}", "headers": {}}
-    finally:
-        conn.close()
-
-
 def wrk_cmd(args, scenario: str, duration: int, key: str, latency: bool = True, shift: int = 0) -> list[str]:
     """wrk for `scenario`; `shift` moves the port (to a twin of the scenario's gateway)."""
     gw, path, conns = SCENARIOS[scenario]
     conns = conns or args.connections
-    cmd = ["taskset", "-c", str(args.client_core), args.wrk, f"-t{min(args.threads, conns)}", f"-c{conns}",
-           f"-d{duration}s", "--timeout", "5s"] + (["--latency"] if latency else [])
-    return cmd + ["-H", f"X-API-Key: {key}", f"http://{HOST}:{PORTS[gw][0] + shift}{path}"]
+    return R.wrk_base(args, duration, latency, min(args.threads, conns), conns) + ["-H", f"X-API-Key: {key}", f"http://{HOST}:{PORTS[gw][0] + shift}{path}"]
 
 
 def preflight(args, gws: dict[str, B.Server], keys: dict[str, dict[str, str]],
@@ -258,11 +240,11 @@ def preflight(args, gws: dict[str, B.Server], keys: dict[str, dict[str, str]],
     def check(what: str, gw: str, path: str, app: str | None, expect: int, body: bool = False,
               ratelimit: bool | None = None, policy_has: str = "") -> None:
         hdrs = {"X-API-Key": keys[gw][app]} if app else {}
-        info = send(PORTS[gw][0], path, hdrs)
+        info = R.send(PORTS[gw][0], path, hdrs)
         h = info["headers"]
         problems = []
         if info["status"] != expect:
-            problems.append(f"status {info['status']}, expected {expect}: {info['body'][:120]!r}")
+            problems.append(f"status {info['status']}, expected {expect}: {(info.get('error') or info['body'])[:120]!r}")
         if body and info["body"] != B.SMALL_BODY:
             problems.append("not the upstream's body")
         if ratelimit is not None and ("ratelimit" in h) != ratelimit:
@@ -637,7 +619,7 @@ def main() -> int:
             meta["setup"] = "; ".join(setup)
             secrets_ = {f"api_key_{gw}_{app}": k for gw in keys for app, k in keys[gw].items()}
             deadline = time.monotonic() + 15
-            while any(send(PORTS[gw][0], "/open/small", {"X-API-Key": keys[gw][a]})["status"] != 200
+            while any(R.send(PORTS[gw][0], "/open/small", {"X-API-Key": keys[gw][a]})["status"] != 200
                       for gw in keys for a in APPS) and time.monotonic() < deadline:
                 time.sleep(0.05)  # the key index follows the store within milliseconds
             checks, ok = preflight(args, gws, keys, admins)

@@ -18,8 +18,6 @@ baseline's req/CPU-s), paired within each round.
 
 from __future__ import annotations
 
-import argparse
-import http.client
 import json
 import subprocess
 import sys
@@ -30,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import twin as T  # noqa: E402  (twin A/B: two gateways on one core, driven at the same time)
 import rounds as R  # noqa: E402  (one measured run, the rounds loop, the report's machine lines)
+from bench import log  # noqa: E402
 from rounds import Run, cost, pct  # noqa: E402
 import bench as B  # noqa: E402  (process, CPU, wrk and statistics helpers)
 
@@ -80,10 +79,6 @@ COSTS: dict[str, tuple[str, float | None, str]] = {
     "get_rate_limited": ("get_plain", 0.03, "get_plain_again"),
     "get_plain_again": ("get_plain", None, ""),  # control: the same request, run separately
 }
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 # --------------------------------------------------------------------------- configs
@@ -151,32 +146,10 @@ def url(scenario: str, port: int = PORT_GATEWAY) -> str:
 
 
 def wrk_cmd(args, scenario: str, duration: int, latency: bool = True, port: int = PORT_GATEWAY) -> list[str]:
-    cmd = ["taskset", "-c", str(args.client_core), args.wrk, f"-t{args.threads}", f"-c{args.connections}",
-           f"-d{duration}s", "--timeout", "5s"]
-    if latency:
-        cmd.append("--latency")
-    return cmd + ["-s", str(args.run_dir / f"{scenario}.lua"), url(scenario, port)]
+    return R.wrk_base(args, duration, latency) + ["-s", str(args.run_dir / f"{scenario}.lua"), url(scenario, port)]
 
 
 # --------------------------------------------------------------------------- pre-flight
-
-
-def send(method: str, path: str, body: bytes | None, headers: dict) -> dict:
-    conn = http.client.HTTPConnection(HOST, PORT_GATEWAY, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        return {"status": resp.status, "body": data.decode(errors="replace")[:300], "bytes": len(data),
-                "headers": resp.getheaders()}
-    except Exception as e:  # noqa: BLE001 - reported, not hidden
-        return {"status": None, "error": f"{type(e).__name__}: {e}", "headers": []}
-    finally:
-        conn.close()
-
-
-def header(info: dict, name: str) -> str | None:
-    return next((v for k, v in info.get("headers", []) if k.lower() == name), None)
 
 
 def reasons(access_log: Path) -> dict[str, str | None]:
@@ -210,7 +183,7 @@ def preflight(access_log: Path) -> tuple[list[dict], bool]:
         checks.append({"what": f"{sc}: the benchmark request", "method": method, "path": path, "ctype": ctype,
                        "body": f"{body} ({len(data)} bytes)" if data else "-", "expect": 200,
                        "expect_body": expect_body, "rl_headers": sc == "get_rate_limited",
-                       "no_rl_headers": sc.startswith("get_plain"), "send": (method, path, data, hdrs)})
+                       "no_rl_headers": sc.startswith("get_plain"), "send": (path, hdrs, method, data)})
     negative = [
         ("json_threat engaged: duplicate key", "/json/orders", dup, "application/json", 400),
         ("open_api engaged: undeclared property", "/openapi/orders", extra, "application/json", 400),
@@ -221,14 +194,14 @@ def preflight(access_log: Path) -> tuple[list[dict], bool]:
     ]
     for what, path, data, ctype, status in negative:
         checks.append({"what": what, "method": "POST", "path": path, "ctype": ctype, "body": f"{len(data)} bytes",
-                       "expect": status, "send": ("POST", path, data, {"Content-Type": ctype})})
+                       "expect": status, "send": (path, {"Content-Type": ctype}, "POST", data)})
     ok_all = True
     for c in checks:
-        info = send(*c.pop("send"))
+        info = R.send(PORT_GATEWAY, *c.pop("send"))
         c["status"] = info.get("status")
-        c["request_id"] = header(info, "x-request-id")
-        c["ratelimit"] = header(info, "ratelimit")
-        c["ratelimit_policy"] = header(info, "ratelimit-policy")
+        c["request_id"] = info["headers"].get("x-request-id")
+        c["ratelimit"] = info["headers"].get("ratelimit")
+        c["ratelimit_policy"] = info["headers"].get("ratelimit-policy")
         c["response"] = info.get("body") or info.get("error")
         problems = []
         if c["status"] != c["expect"]:
@@ -288,22 +261,7 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
          f"{sum(r.noisy for r in runs)} noisy runs kept (noise limit {args.noise_limit} cores)",
          f"- bodies: order.json {meta['json_bytes']} bytes ({meta['json_leaves']} leaf values), "
          f"order.xml {meta['xml_bytes']} bytes", ""]
-    L.append("## Medians per scenario\n")
-    L.append("| scenario | route policies | req/s | req/CPU-s | gateway CPU (cores) | p50 ms | p99 ms | "
-             "wrk+upstream CPU (cores) | other / steal | noisy | errors | log lines/req |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for sc in ran:
-        rs = [r for r in ok if r.scenario == sc]
-        allr = [r for r in runs if r.scenario == sc]
-        fails = len(allr) - len(rs)
-        cov = med([r.log_lines / (r.requests + r.warm_requests) for r in rs if r.log_lines >= 0 and r.requests])
-        L.append(f"| {sc} | {DESCRIBE[sc]} | {f(med([r.rps for r in rs]))} | "
-                 f"{f(med([r.req_per_cpu_s for r in rs]))} | {f(med([r.cpu_util for r in rs]), 2)} | "
-                 f"{f(med([r.p50_ms for r in rs]), 3)} | {f(med([r.p99_ms for r in rs]), 3)} | "
-                 f"{f(med([r.core1_util for r in rs]), 2)} | {f(med([r.other_cpu for r in rs]), 2)} / "
-                 f"{f(med([r.steal for r in rs]), 2)} | {sum(r.noisy for r in allr)}/{len(allr)} | "
-                 f"{sum(r.errors for r in allr)}{f' ({fails} failed)' if fails else ''} | {f(cov, 3)} |")
-    L.append("")
+    L += R.medians_section(runs, ran, ("route policies", DESCRIBE))
 
     L.append("## Cost per scenario\n")
     L.append("cost = 1 - req/CPU-s ÷ the baseline's req/CPU-s, paired within each round (positive: the "
@@ -414,21 +372,6 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
 # --------------------------------------------------------------------------- main
 
 
-def report_only(path: Path) -> int:
-    data = json.loads(path.read_text())
-    a = data["args"]
-    args = argparse.Namespace(**{k: a[k] for k in ("wrk", "nginx")})
-    for k in ("rounds", "duration", "warmup", "threads", "connections", "proxy_core", "client_core",
-              "upstream_core"):
-        setattr(args, k, int(a[k]))
-    args.noise_limit = float(a["noise_limit"])
-    runs = [Run(**r) for r in data["runs"]]
-    report = summarize(args, runs, data["meta"], data["preflight"])
-    (path.parent / "latest.md").write_text(report)
-    print(report)
-    return 0
-
-
 def main() -> int:
     ap = R.driver_args(__doc__, list(SCENARIOS), list(SCENARIOS), rounds=8, duration=5, max_seconds=1500)
     ap.add_argument("--perf", type=float, default=0, metavar="SECONDS",
@@ -439,7 +382,7 @@ def main() -> int:
                     help="measure nothing: rewrite the report of an earlier run from its latest.json")
     args = ap.parse_args()
     if args.report_only:
-        return report_only(args.report_only)
+        return R.report_only(args.report_only, summarize)
     scenarios = R.chosen_scenarios(ap, args, SCENARIOS)
 
     t_begin = time.monotonic()

@@ -8,6 +8,7 @@ Python 3.11 standard library only; the process, CPU and wrk helpers are bench.py
 from __future__ import annotations
 
 import argparse
+import http.client
 import datetime as _dt
 import hashlib
 import json
@@ -21,10 +22,48 @@ from pathlib import Path
 from typing import Callable
 
 import bench as B
+from bench import log
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
+def send(port: int, path: str, headers: dict, method: str = "GET", body: bytes | None = None) -> dict:
+    """One request to the gateway for a pre-flight check: status, the body's start and length, and the
+    headers by lower-case name; on failure status None and the error."""
+    conn = http.client.HTTPConnection(B.HOST, port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        return {"status": resp.status, "body": data.decode(errors="replace")[:300], "bytes": len(data),
+                "headers": {k.lower(): v for k, v in resp.getheaders()}}
+    except Exception as e:  # noqa: BLE001 - reported, not hidden
+        return {"status": None, "body": "", "error": f"{type(e).__name__}: {e}", "bytes": 0, "headers": {}}
+    finally:
+        conn.close()
+
+
+def wrk_base(args, duration: int, latency: bool, threads: int | None = None,
+             connections: int | None = None) -> list[str]:
+    """The start of every driver's wrk command: pinned to the client core, bounded by its duration."""
+    return ["taskset", "-c", str(args.client_core), args.wrk, f"-t{threads or args.threads}",
+            f"-c{connections or args.connections}", f"-d{duration}s", "--timeout", "5s"] + (
+        ["--latency"] if latency else [])
+
+
+def report_only(path: Path, summarize: Callable) -> int:
+    """Measures nothing: rewrites the report of an earlier run from its latest.json with `summarize(args,
+    runs, meta, preflight)`."""
+    data = json.loads(path.read_text())
+    a = data["args"]
+    args = argparse.Namespace(**{k: a[k] for k in ("wrk", "nginx")})
+    for k in ("rounds", "duration", "warmup", "threads", "connections", "proxy_core", "client_core",
+              "upstream_core"):
+        setattr(args, k, int(a[k]))
+    args.noise_limit = float(a["noise_limit"])
+    runs = [Run(**r) for r in data["runs"]]
+    report = summarize(args, runs, data["meta"], data["preflight"])
+    (path.parent / "latest.md").write_text(report)
+    print(report)
+    return 0
 
 
 @dataclass
@@ -259,6 +298,32 @@ def write_results(args, report: str, payload: dict) -> None:
     print()
     print(report)
     print(f"written: {args.out / 'latest.md'} and {args.out / 'latest.json'}")
+
+
+def medians_section(runs: list[Run], scenarios: list[str],
+                    describe: tuple[str, dict[str, str]] | None = None) -> list[str]:
+    """The report's table of per-scenario medians over the runs that did not fail; `describe` adds a
+    column (its title and each scenario's text)."""
+    f, med = B.fmt, B.med
+    ok = [r for r in runs if not r.failure]
+    extra = f" {describe[0]} |" if describe else ""
+    L = ["## Medians per scenario\n",
+         f"| scenario |{extra} req/s | req/CPU-s | gateway CPU (cores) | p50 ms | p99 ms | "
+         "wrk+upstream CPU (cores) | other / steal | noisy | errors | log lines/req |",
+         "|---|" + ("---|" if describe else "") + "---:|" * 10]
+    for sc in scenarios:
+        rs = [r for r in ok if r.scenario == sc]
+        allr = [r for r in runs if r.scenario == sc]
+        fails = len(allr) - len(rs)
+        cov = med([r.log_lines / (r.requests + r.warm_requests) for r in rs if r.log_lines >= 0 and r.requests])
+        L.append(f"| {sc} |" + (f" {describe[1][sc]} |" if describe else "") + f" {f(med([r.rps for r in rs]))} | "
+                 f"{f(med([r.req_per_cpu_s for r in rs]))} | {f(med([r.cpu_util for r in rs]), 2)} | "
+                 f"{f(med([r.p50_ms for r in rs]), 3)} | {f(med([r.p99_ms for r in rs]), 3)} | "
+                 f"{f(med([r.core1_util for r in rs]), 2)} | {f(med([r.other_cpu for r in rs]), 2)} / "
+                 f"{f(med([r.steal for r in rs]), 2)} | {sum(r.noisy for r in allr)}/{len(allr)} | "
+                 f"{sum(r.errors for r in allr)}{f' ({fails} failed)' if fails else ''} | {f(cov, 3)} |")
+    L.append("")
+    return L
 
 
 def failed_runs_section(runs: list[Run]) -> list[str]:
