@@ -3,12 +3,14 @@
 //! JSON pointer, XML text and attributes by element path. Built once per
 //! request and shared through the context; bounded like the request view.
 
+use std::fmt;
 use std::sync::Arc;
 
 use portcullis_core::{Ctx, Pairs, form_pairs};
 use quick_xml::Reader;
 use quick_xml::events::Event;
-use serde_json::Value;
+use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use serde_json::Number;
 
 use crate::media::MediaType;
 
@@ -25,8 +27,9 @@ impl BodyValues {
         }
         let mut out = Pairs::default();
         if media.is_json() {
-            let value: Value = serde_json::from_slice(body).ok()?;
-            json_leaves(&value, &mut String::new(), &mut out);
+            let mut parser = serde_json::Deserializer::from_slice(body);
+            Leaves { pointer: &mut String::new(), out: &mut out }.deserialize(&mut parser).ok()?;
+            parser.end().ok()?;
         } else if media.is_xml() {
             xml_values(std::str::from_utf8(body).ok()?, &mut out)?;
         } else {
@@ -52,27 +55,89 @@ impl BodyValues {
     }
 }
 
-fn json_leaves(value: &Value, pointer: &mut String, out: &mut Pairs) {
-    let len = pointer.len();
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                pointer.push('/');
-                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                json_leaves(child, pointer, out);
-                pointer.truncate(len);
+/// A JSON document's leaves, by JSON pointer, in document order, read as
+/// the document is parsed (no tree). A key that repeats gives each of its
+/// values: a tree would keep only the last, and an upstream that reads the
+/// first would get a value no inspection saw.
+struct Leaves<'a> {
+    pointer: &'a mut String,
+    out: &'a mut Pairs,
+}
+
+impl Leaves<'_> {
+    /// The same leaves one level down, at `pointer` + `/` + `step`.
+    fn under<'a>(&'a mut self, step: &str) -> Leaves<'a> {
+        self.pointer.push('/');
+        self.pointer.push_str(step);
+        Leaves { pointer: self.pointer, out: self.out }
+    }
+
+    fn leaf<E>(self, text: &str) -> Result<(), E> {
+        self.out.push(self.pointer, text);
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Leaves<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, parser: D) -> Result<(), D::Error> {
+        parser.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Leaves<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: Error>(self) -> Result<(), E> {
+        self.leaf("null")
+    }
+
+    fn visit_bool<E: Error>(self, v: bool) -> Result<(), E> {
+        self.leaf(if v { "true" } else { "false" })
+    }
+
+    fn visit_i64<E: Error>(self, v: i64) -> Result<(), E> {
+        self.leaf(itoa::Buffer::new().format(v))
+    }
+
+    fn visit_u64<E: Error>(self, v: u64) -> Result<(), E> {
+        self.leaf(itoa::Buffer::new().format(v))
+    }
+
+    fn visit_f64<E: Error>(self, v: f64) -> Result<(), E> {
+        // Written as serde_json writes the number.
+        let number = Number::from_f64(v).ok_or_else(|| E::custom("not a finite number"))?;
+        self.leaf(&number.to_string())
+    }
+
+    fn visit_str<E: Error>(self, v: &str) -> Result<(), E> {
+        self.leaf(v)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut items: A) -> Result<(), A::Error> {
+        let len = self.pointer.len();
+        for i in 0usize.. {
+            let more = items.next_element_seed(self.under(itoa::Buffer::new().format(i)))?.is_some();
+            self.pointer.truncate(len);
+            if !more {
+                break;
             }
         }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
-                json_leaves(child, pointer, out);
-                pointer.truncate(len);
-            }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut entries: A) -> Result<(), A::Error> {
+        let len = self.pointer.len();
+        while let Some(key) = entries.next_key::<String>()? {
+            entries.next_value_seed(self.under(&key.replace('~', "~0").replace('/', "~1")))?;
+            self.pointer.truncate(len);
         }
-        Value::String(text) => out.push(pointer, text),
-        other => out.push(pointer, &other.to_string()),
+        Ok(())
     }
 }
 
@@ -134,6 +199,18 @@ mod tests {
             values("application/xml", "<o id=\"7\"><i q=\"2\"/><n> tea </n><![CDATA[<x>]]></o>"),
             pairs(&[("/o/@id", "7"), ("/o/i/@q", "2"), ("/o/n", "tea"), ("/o", "<x>")])
         );
+    }
+
+    #[test]
+    fn every_value_of_a_repeated_key_is_seen() {
+        assert_eq!(
+            values("application/json", r#"{"q":"' or 1=1--","n":[1.5,-2],"q":"ok","o":{"q":"x"}}"#),
+            pairs(&[("/q", "' or 1=1--"), ("/n/0", "1.5"), ("/n/1", "-2"), ("/q", "ok"), ("/o/q", "x")])
+        );
+        let media = MediaType::parse("application/json").unwrap();
+        for bad in [r#"{"q":"a""#, r#"{"q":1} {}"#, "[1,]"] {
+            assert!(BodyValues::parse(&media, bad.as_bytes()).is_none(), "{bad}");
+        }
     }
 
     #[test]
