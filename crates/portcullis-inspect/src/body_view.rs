@@ -151,14 +151,16 @@ fn xml_values(text: &str, out: &mut Pairs) -> Option<()> {
                 ends.push(path.len());
                 path.push('/');
                 path.push_str(e.name().as_ref());
-                for attr in e.attributes().flatten() {
+                for attr in e.attributes() {
+                    let attr = attr.ok()?;
                     out.push(&format!("{path}/@{}", attr.key.as_ref()), &attr.value);
                 }
             }
             Event::Empty(e) => {
                 let name = e.name();
                 let name: &str = name.as_ref();
-                for attr in e.attributes().flatten() {
+                for attr in e.attributes() {
+                    let attr = attr.ok()?;
                     out.push(&format!("{path}/{name}/@{}", attr.key.as_ref()), &attr.value);
                 }
             }
@@ -211,6 +213,16 @@ mod tests {
         for bad in [r#"{"q":"a""#, r#"{"q":1} {}"#, "[1,]"] {
             assert!(BodyValues::parse(&media, bad.as_bytes()).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_xml_element_with_a_bad_attribute_has_no_view() {
+        // Skipping the attribute would hide its value from every inspection.
+        let media = MediaType::parse("application/xml").unwrap();
+        for bad in [r#"<a q="1" q="2"/>"#, r#"<a><b q="1" q="2">t</b></a>"#, r#"<a q=1/>"#] {
+            assert!(BodyValues::parse(&media, bad.as_bytes()).is_none(), "{bad}");
+        }
+        assert_eq!(values("application/xml", r#"<a q="1" r="2"/>"#), pairs(&[("/a/@q", "1"), ("/a/@r", "2")]));
     }
 
     #[test]
