@@ -13,6 +13,7 @@ use super::body::Content;
 use super::document::{Document, escape};
 use super::error::{OpenApiError, invalid};
 use super::schema::Schemas;
+use super::unique_keys;
 use crate::media::MediaType;
 
 /// Which statuses a `responses` key stands for.
@@ -120,17 +121,21 @@ impl Check {
     }
 }
 
+/// Where and how `body` fails `validator`, if it does: the first error
+/// only, named by its place and keyword, never by the value. A repeated key
+/// fails like a syntax error: a client's parser might read either value.
+fn mismatch(validator: &Validator, body: &[u8]) -> Option<(String, String)> {
+    let Some(value) = unique_keys::parse(body) else {
+        return Some((String::new(), "the body is not JSON, or repeats a key".to_owned()));
+    };
+    let error = validator.validate(&value).err()?;
+    Some((error.instance_path().to_string(), format!("fails {:?}", error.kind().keyword())))
+}
+
 impl BodyRewriter for Check {
     fn rewrite(&mut self, body: &[u8]) -> Result<Option<Vec<u8>>, Deny> {
-        match serde_json::from_slice::<Value>(body) {
-            Err(_) => self.report("", "the body is not JSON"),
-            Ok(value) => {
-                // The first error only: the log names where, never the value.
-                if let Err(error) = self.validator.validate(&value) {
-                    let keyword = format!("fails {:?}", error.kind().keyword());
-                    self.report(&error.instance_path().to_string(), &keyword);
-                }
-            }
+        if let Some((at, problem)) = mismatch(&self.validator, body) {
+            self.report(&at, &problem);
         }
         Ok(None)
     }
@@ -149,6 +154,18 @@ mod tests {
         for bad in ["20", "2000", "600", "099", "XX2", "6XX", "ok", ""] {
             assert_eq!(Statuses::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_mismatch_is_named_by_place_and_keyword() {
+        let schema = serde_json::json!({"type": "object", "properties": {"id": {"type": "integer"}}});
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let problem = |body: &str| mismatch(&validator, body.as_bytes());
+        assert_eq!(problem(r#"{"id":1}"#), None);
+        assert_eq!(problem(r#"{"id":"x"}"#), Some(("/id".to_owned(), "fails \"type\"".to_owned())));
+        let unreadable = Some((String::new(), "the body is not JSON, or repeats a key".to_owned()));
+        assert_eq!(problem(r#"{"id":1,"id":"x"}"#), unreadable, "a repeated key");
+        assert_eq!(problem("not json"), unreadable);
     }
 
     #[test]
