@@ -1,7 +1,12 @@
 //! Response protection against excessive data exposure: fields removed or
 //! masked by name or JSON pointer, string values masked by pattern, and a
 //! cap on response size.
+//!
+//! A masked body is written anew from the upstream's text, not from a
+//! parsed tree: what the rules do not touch keeps its exact text (a number
+//! beyond `f64` precision stays as it was) and members keep their order.
 
+use std::fmt;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -9,7 +14,8 @@ use http::header::CONTENT_TYPE;
 use http::response::Parts;
 use portcullis_core::{BodyRewriter, Ctx, Deny, Policy};
 use regex::Regex;
-use serde_json::Value;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use crate::media::MediaType;
 
@@ -37,65 +43,154 @@ pub struct MaskRules {
     pub action: MaskAction,
 }
 
+/// A body that is not JSON.
+#[derive(Debug)]
+pub struct Unreadable;
+
 impl MaskRules {
-    /// Applies the rules; returns whether anything changed.
-    pub fn apply(&self, value: &mut Value) -> bool {
-        let mut changed = false;
-        for pointer in &self.pointers {
-            changed |= self.apply_pointer(value, pointer);
+    /// `body` with the rules applied, compact, or `None` if no rule matched
+    /// (the body is then sent as it came).
+    ///
+    /// # Errors
+    /// `body` is not JSON.
+    pub fn apply(&self, body: &str) -> Result<Option<String>, Unreadable> {
+        let root: &RawValue = serde_json::from_str(body).map_err(|_| Unreadable)?;
+        let mut rewrite =
+            Rewrite { rules: self, pointer: String::new(), out: String::with_capacity(body.len()), changed: false };
+        rewrite.value(root.get())?;
+        Ok(rewrite.changed.then_some(rewrite.out))
+    }
+}
+
+/// One body being written anew. Every container is read again from its own
+/// text, so the work grows with size × depth; serde_json's depth limit
+/// (128), which the first read enforces, bounds it.
+struct Rewrite<'r> {
+    rules: &'r MaskRules,
+    /// Where the value being written is, as a JSON pointer.
+    pointer: String,
+    out: String,
+    changed: bool,
+}
+
+impl Rewrite<'_> {
+    fn value(&mut self, raw: &str) -> Result<(), Unreadable> {
+        match raw.as_bytes().first() {
+            Some(b'{') => self.object(raw),
+            Some(b'[') => self.array(raw),
+            Some(b'"') if !self.rules.patterns.is_empty() => self.string(raw),
+            // Numbers, literals and strings no pattern can touch: as written.
+            _ => {
+                self.out.push_str(raw);
+                Ok(())
+            }
         }
-        self.walk(value, &mut changed);
-        changed
     }
 
-    fn apply_pointer(&self, value: &mut Value, pointer: &str) -> bool {
-        match self.action {
-            MaskAction::Mask => value.pointer_mut(pointer).map(|v| *v = Value::String(MASK.into())).is_some(),
-            MaskAction::Remove => {
-                let Some((parent, last)) = pointer.rsplit_once('/') else { return false };
-                let key = last.replace("~1", "/").replace("~0", "~");
-                match value.pointer_mut(parent) {
-                    Some(Value::Object(map)) => map.remove(&key).is_some(),
-                    Some(Value::Array(items)) => {
-                        key.parse::<usize>().ok().filter(|&i| i < items.len()).map(|i| items.remove(i)).is_some()
-                    }
-                    _ => false,
+    fn object(&mut self, raw: &str) -> Result<(), Unreadable> {
+        let members = serde_json::Deserializer::from_str(raw).deserialize_map(Members).map_err(|_| Unreadable)?;
+        self.out.push('{');
+        let (len, mut first) = (self.pointer.len(), true);
+        for (key, value) in members {
+            self.pointer.push('/');
+            self.pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            let named = self.rules.fields.iter().any(|f| f.eq_ignore_ascii_case(&key));
+            let matched = named || self.is_pointed();
+            if self.removes(matched) {
+                self.changed = true;
+            } else {
+                if !std::mem::take(&mut first) {
+                    self.out.push(',');
                 }
+                self.out.push_str(&serde_json::to_string(&key).map_err(|_| Unreadable)?);
+                self.out.push(':');
+                self.member(matched, value.get())?;
             }
+            self.pointer.truncate(len);
         }
+        self.out.push('}');
+        Ok(())
     }
 
-    fn walk(&self, value: &mut Value, changed: &mut bool) {
-        match value {
-            Value::Object(map) => {
-                let matching: Vec<String> =
-                    map.keys().filter(|k| self.fields.iter().any(|f| f.eq_ignore_ascii_case(k))).cloned().collect();
-                for key in matching {
-                    *changed = true;
-                    match self.action {
-                        MaskAction::Mask => {
-                            map.insert(key, Value::String(MASK.into()));
-                        }
-                        MaskAction::Remove => {
-                            map.remove(&key);
-                        }
-                    }
+    fn array(&mut self, raw: &str) -> Result<(), Unreadable> {
+        let items: Vec<&RawValue> = serde_json::from_str(raw).map_err(|_| Unreadable)?;
+        self.out.push('[');
+        let (len, mut first) = (self.pointer.len(), true);
+        for (i, item) in items.iter().enumerate() {
+            self.pointer.push('/');
+            self.pointer.push_str(itoa::Buffer::new().format(i));
+            let matched = self.is_pointed();
+            if self.removes(matched) {
+                self.changed = true;
+            } else {
+                if !std::mem::take(&mut first) {
+                    self.out.push(',');
                 }
-                for child in map.values_mut() {
-                    self.walk(child, changed);
-                }
+                self.member(matched, item.get())?;
             }
-            Value::Array(items) => items.iter_mut().for_each(|child| self.walk(child, changed)),
-            Value::String(text) if text != MASK => {
-                for pattern in &self.patterns {
-                    if pattern.is_match(text) {
-                        *text = pattern.replace_all(text, MASK).into_owned();
-                        *changed = true;
-                    }
-                }
-            }
-            _ => {}
+            self.pointer.truncate(len);
         }
+        self.out.push(']');
+        Ok(())
+    }
+
+    /// A member's or an element's value: masked if a rule named it.
+    fn member(&mut self, matched: bool, raw: &str) -> Result<(), Unreadable> {
+        if matched {
+            self.changed = true;
+            self.out.push('"');
+            self.out.push_str(MASK);
+            self.out.push('"');
+            return Ok(());
+        }
+        self.value(raw)
+    }
+
+    /// Whether a matched member or element is left out.
+    fn removes(&self, matched: bool) -> bool {
+        matched && self.rules.action == MaskAction::Remove
+    }
+
+    fn is_pointed(&self) -> bool {
+        self.rules.pointers.contains(&self.pointer)
+    }
+
+    /// A string value with every pattern masked in it.
+    fn string(&mut self, raw: &str) -> Result<(), Unreadable> {
+        let mut text: String = serde_json::from_str(raw).map_err(|_| Unreadable)?;
+        let mut masked = false;
+        for pattern in &self.rules.patterns {
+            if text != MASK && pattern.is_match(&text) {
+                text = pattern.replace_all(&text, MASK).into_owned();
+                masked = true;
+            }
+        }
+        if !masked {
+            self.out.push_str(raw);
+            return Ok(());
+        }
+        self.changed = true;
+        self.out.push_str(&serde_json::to_string(&text).map_err(|_| Unreadable)?);
+        Ok(())
+    }
+}
+
+/// An object's members in order, repeated keys included, values as written.
+struct Members;
+
+impl<'de> Visitor<'de> for Members {
+    type Value = Vec<(String, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::new();
+        while let Some(member) = entries.next_entry()? {
+            members.push(member);
+        }
+        Ok(members)
     }
 }
 
@@ -132,14 +227,9 @@ impl BodyRewriter for MaskRewriter {
         if body.is_empty() {
             return Ok(None);
         }
-        let mut value: Value = serde_json::from_slice(body)
-            .map_err(|_| Deny::new(StatusCode::BAD_GATEWAY, "upstream.response.unreadable"))?;
-        if !self.0.apply(&mut value) {
-            return Ok(None);
-        }
-        serde_json::to_vec(&value)
-            .map(Some)
-            .map_err(|_| Deny::new(StatusCode::BAD_GATEWAY, "upstream.response.unreadable"))
+        let unreadable = || Deny::new(StatusCode::BAD_GATEWAY, "upstream.response.unreadable");
+        let text = std::str::from_utf8(body).map_err(|_| unreadable())?;
+        Ok(self.0.apply(text).map_err(|Unreadable| unreadable())?.map(String::into_bytes))
     }
 }
 
@@ -179,27 +269,50 @@ mod tests {
         }
     }
 
+    fn applied(action: MaskAction, body: &str) -> Option<String> {
+        rules(action).apply(body).unwrap()
+    }
+
     #[test]
     fn fields_pointers_and_patterns_are_masked() {
-        let mut v: Value = serde_json::json!({
-            "user": {"name": "a", "Password": "x", "cards": ["4111 1111 1111 1111"]},
-            "account": {"iban": "DE00"},
-            "items": [{"ssn": "123"}]
-        });
-        assert!(rules(MaskAction::Mask).apply(&mut v));
-        assert_eq!(v["user"]["Password"], "***");
-        assert_eq!(v["user"]["cards"][0], "***");
-        assert_eq!(v["account"]["iban"], "***");
-        assert_eq!(v["items"][0]["ssn"], "***");
-        assert_eq!(v["user"]["name"], "a");
+        let body = r#"{"user":{"name":"a","Password":"x","cards":["4111 1111 1111 1111"]},
+            "account":{"iban":"DE00"},"items":[{"ssn":"123"}]}"#;
+        assert_eq!(
+            applied(MaskAction::Mask, body).unwrap(),
+            r#"{"user":{"name":"a","Password":"***","cards":["***"]},"account":{"iban":"***"},"items":[{"ssn":"***"}]}"#
+        );
     }
 
     #[test]
     fn fields_can_be_removed() {
-        let mut v: Value = serde_json::json!({"password": "x", "account": {"iban": "DE00", "id": 1}});
-        assert!(rules(MaskAction::Remove).apply(&mut v));
-        assert_eq!(v, serde_json::json!({"account": {"id": 1}}));
-        let mut clean: Value = serde_json::json!({"id": 1});
-        assert!(!rules(MaskAction::Remove).apply(&mut clean));
+        let body = r#"{"password":"x","account":{"iban":"DE00","id":1},"ssn":[1],"z":0}"#;
+        assert_eq!(applied(MaskAction::Remove, body).unwrap(), r#"{"account":{"id":1},"z":0}"#);
+        assert_eq!(applied(MaskAction::Remove, r#"{"id":1}"#), None, "nothing matched: the body goes as it came");
+    }
+
+    #[test]
+    fn what_no_rule_touches_keeps_its_exact_text_and_order() {
+        let body = r#"{ "z": 1.000000000000000000001, "big": 123456789012345678901234567890,
+            "a": "caf\u00e9", "ssn": "1", "e": 1E2, "ssn": "2" }"#;
+        assert_eq!(
+            applied(MaskAction::Mask, body).unwrap(),
+            r#"{"z":1.000000000000000000001,"big":123456789012345678901234567890,"a":"caf\u00e9","ssn":"***","e":1E2,"ssn":"***"}"#,
+            "every value of a repeated key is masked"
+        );
+    }
+
+    #[test]
+    fn array_elements_are_masked_or_removed_by_pointer() {
+        let rules = MaskRules { pointers: vec!["/items/1".into()], ..rules(MaskAction::Remove) };
+        assert_eq!(rules.apply(r#"{"items":[0,1,2]}"#).unwrap().unwrap(), r#"{"items":[0,2]}"#);
+        let rules = MaskRules { action: MaskAction::Mask, ..rules };
+        assert_eq!(rules.apply(r#"{"items":[0,1,2]}"#).unwrap().unwrap(), r#"{"items":[0,"***",2]}"#);
+    }
+
+    #[test]
+    fn what_is_not_json_is_unreadable() {
+        for bad in [r#"{"a":1"#, r#"{"a":1} x"#, "[01]", r#"{"a":"\x"}"#, ""] {
+            assert!(rules(MaskAction::Mask).apply(bad).is_err(), "{bad}");
+        }
     }
 }
