@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use portcullis_core::{Ctx, Pairs, form_pairs};
 use quick_xml::Reader;
-use quick_xml::events::Event;
+use quick_xml::events::{BytesRef, Event};
 use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 
@@ -141,19 +141,35 @@ impl<'de> Visitor<'de> for Leaves<'_> {
     }
 }
 
+/// Element text (with CDATA and the characters its references stand for, as
+/// one value up to the next markup) by element path, and attribute values
+/// with their references resolved: a `&lt;script&gt;` is seen as the
+/// `<script>` the upstream will read.
 fn xml_values(text: &str, out: &mut Pairs) -> Option<()> {
     let mut reader = Reader::from_str(text);
-    let mut path = String::new();
-    let mut ends: Vec<usize> = Vec::new();
+    let (mut path, mut ends, mut run) = (String::new(), Vec::new(), String::new());
     loop {
-        match reader.read_event().ok()? {
+        let event = reader.read_event().ok()?;
+        match &event {
+            Event::Text(t) => run.push_str(t),
+            Event::CData(t) => run.push_str(t),
+            Event::GeneralRef(r) => run.push(referenced(r)?),
+            _ => {
+                let value = run.trim();
+                if !value.is_empty() {
+                    out.push(&path, value);
+                }
+                run.clear();
+            }
+        }
+        match event {
             Event::Start(e) => {
                 ends.push(path.len());
                 path.push('/');
                 path.push_str(e.name().as_ref());
                 for attr in e.attributes() {
                     let attr = attr.ok()?;
-                    out.push(&format!("{path}/@{}", attr.key.as_ref()), &attr.value);
+                    out.push(&format!("{path}/@{}", attr.key.as_ref()), &attr.unescape_value().ok()?);
                 }
             }
             Event::Empty(e) => {
@@ -161,15 +177,27 @@ fn xml_values(text: &str, out: &mut Pairs) -> Option<()> {
                 let name: &str = name.as_ref();
                 for attr in e.attributes() {
                     let attr = attr.ok()?;
-                    out.push(&format!("{path}/{name}/@{}", attr.key.as_ref()), &attr.value);
+                    out.push(&format!("{path}/{name}/@{}", attr.key.as_ref()), &attr.unescape_value().ok()?);
                 }
             }
             Event::End(_) => path.truncate(ends.pop()?),
-            Event::Text(t) if !t.trim().is_empty() => out.push(&path, t.trim()),
-            Event::CData(t) => out.push(&path, &t),
             Event::Eof => return Some(()),
             _ => {}
         }
+    }
+}
+
+/// The character a reference stands for: one of the five predefined
+/// entities or a character reference. No other entity exists here (a
+/// document with a DTD is refused).
+fn referenced(r: &BytesRef<'_>) -> Option<char> {
+    match &**r {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "apos" => Some('\''),
+        "quot" => Some('"'),
+        _ => r.resolve_char_ref().ok().flatten(),
     }
 }
 
@@ -211,6 +239,21 @@ mod tests {
         );
         let media = MediaType::parse("application/json").unwrap();
         for bad in [r#"{"q":"a""#, r#"{"q":1} {}"#, "[1,]"] {
+            assert!(BodyValues::parse(&media, bad.as_bytes()).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn xml_references_are_seen_as_the_characters_they_stand_for() {
+        assert_eq!(
+            values(
+                "application/xml",
+                "<o a=\"&lt;b&#62;\"><q> &lt;script&gt;alert(1)&#x3C;/script&gt; </q><i>x<![CDATA[<y>]]>z</i></o>"
+            ),
+            pairs(&[("/o/@a", "<b>"), ("/o/q", "<script>alert(1)</script>"), ("/o/i", "x<y>z")])
+        );
+        let media = MediaType::parse("application/xml").unwrap();
+        for bad in ["<o>&undefined;</o>", "<o a=\"&nope;\"/>", "<o>&#0;</o>"] {
             assert!(BodyValues::parse(&media, bad.as_bytes()).is_none(), "{bad}");
         }
     }
