@@ -7,8 +7,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use portcullis_core::{Ctx, Pairs, form_pairs};
-use quick_xml::Reader;
-use quick_xml::events::{BytesRef, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::{Reader, XmlVersion};
 use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 
@@ -167,24 +167,30 @@ fn xml_values(text: &str, out: &mut Pairs) -> Option<()> {
                 ends.push(path.len());
                 path.push('/');
                 path.push_str(e.name().as_ref());
-                for attr in e.attributes() {
-                    let attr = attr.ok()?;
-                    out.push(&format!("{path}/@{}", attr.key.as_ref()), &attr.unescape_value().ok()?);
-                }
+                attributes(&e, &path, out)?;
             }
             Event::Empty(e) => {
                 let name = e.name();
                 let name: &str = name.as_ref();
-                for attr in e.attributes() {
-                    let attr = attr.ok()?;
-                    out.push(&format!("{path}/{name}/@{}", attr.key.as_ref()), &attr.unescape_value().ok()?);
-                }
+                attributes(&e, &format!("{path}/{name}"), out)?;
             }
             Event::End(_) => path.truncate(ends.pop()?),
             Event::Eof => return Some(()),
             _ => {}
         }
     }
+}
+
+/// An element's attributes by `element/@name`, each value as an XML parser
+/// reads it (references resolved, white space normalized); `None` if one
+/// does not parse, rather than a view without it.
+fn attributes(e: &BytesStart<'_>, element: &str, out: &mut Pairs) -> Option<()> {
+    for attr in e.attributes() {
+        let attr = attr.ok()?;
+        let value = attr.normalized_value(XmlVersion::Implicit1_0).ok()?;
+        out.push(&format!("{element}/@{}", attr.key.as_ref()), &value);
+    }
+    Some(())
 }
 
 /// The character a reference stands for: one of the five predefined
@@ -252,6 +258,7 @@ mod tests {
             ),
             pairs(&[("/o/@a", "<b>"), ("/o/q", "<script>alert(1)</script>"), ("/o/i", "x<y>z")])
         );
+        assert_eq!(values("application/xml", "<o a=\"x\ny\"/>"), pairs(&[("/o/@a", "x y")]), "normalized");
         let media = MediaType::parse("application/xml").unwrap();
         for bad in ["<o>&undefined;</o>", "<o a=\"&nope;\"/>", "<o>&#0;</o>"] {
             assert!(BodyValues::parse(&media, bad.as_bytes()).is_none(), "{bad}");
