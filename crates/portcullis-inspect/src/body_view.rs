@@ -13,20 +13,24 @@ use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visi
 use serde_json::Number;
 
 use crate::media::MediaType;
+use crate::multipart;
 
 /// `(location, value)` pairs of one body.
 #[derive(Debug)]
 pub struct BodyValues(Pairs);
 
 impl BodyValues {
-    /// The values of `body` as `media` declares it; `None` for other media
-    /// types and for bodies that do not parse.
-    pub fn parse(media: &MediaType, body: &[u8]) -> Option<Self> {
+    /// The values of `body` as its `Content-Type` declares it; `None` for
+    /// other media types and for bodies that do not parse.
+    pub fn parse(content_type: &str, body: &[u8]) -> Option<Self> {
+        let media = MediaType::parse(content_type)?;
         if media.kind == "application" && media.subtype == "x-www-form-urlencoded" {
             return std::str::from_utf8(body).ok().map(|text| Self(form_pairs(text)));
         }
         let mut out = Pairs::default();
-        if media.is_json() {
+        if media.kind == "multipart" && media.subtype == "form-data" {
+            form_fields(multipart::boundary(content_type)?, body, &mut out)?;
+        } else if media.is_json() {
             let mut parser = serde_json::Deserializer::from_slice(body);
             Leaves { pointer: &mut String::new(), out: &mut out }.deserialize(&mut parser).ok()?;
             parser.end().ok()?;
@@ -39,11 +43,11 @@ impl BodyValues {
     }
 
     /// The values of this request's body, parsed once and cached in `cx`.
-    pub fn of(media: &MediaType, body: &[u8], cx: &mut Ctx) -> Option<Arc<Self>> {
+    pub fn of(content_type: &str, body: &[u8], cx: &mut Ctx) -> Option<Arc<Self>> {
         if let Some(cached) = cx.extensions.get::<Arc<Self>>() {
             return Some(cached.clone());
         }
-        let values = Arc::new(Self::parse(media, body)?);
+        let values = Arc::new(Self::parse(content_type, body)?);
         cx.extensions.insert(values.clone());
         Some(values)
     }
@@ -53,6 +57,19 @@ impl BodyValues {
     pub fn values(&self) -> &Pairs {
         &self.0
     }
+}
+
+/// A `multipart/form-data` body's fields by name: a text field's content
+/// (invalid UTF-8 replaced), a file's file name (its bytes are the malware
+/// scanner's).
+fn form_fields(boundary: &str, body: &[u8], out: &mut Pairs) -> Option<()> {
+    for field in multipart::fields(body, boundary)? {
+        match &field.filename {
+            Some(filename) => out.push(&field.name, filename),
+            None => out.push(&field.name, &String::from_utf8_lossy(field.content)),
+        }
+    }
+    Some(())
 }
 
 /// A JSON document's leaves, by JSON pointer, in document order, read as
@@ -212,8 +229,7 @@ mod tests {
     use super::*;
 
     fn values(media: &str, body: &str) -> Vec<(String, String)> {
-        let media = MediaType::parse(media).unwrap();
-        let parsed = BodyValues::parse(&media, body.as_bytes()).unwrap();
+        let parsed = BodyValues::parse(media, body.as_bytes()).unwrap();
         parsed.values().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
     }
 
@@ -243,9 +259,9 @@ mod tests {
             values("application/json", r#"{"q":"' or 1=1--","n":[1.5,-2],"q":"ok","o":{"q":"x"}}"#),
             pairs(&[("/q", "' or 1=1--"), ("/n/0", "1.5"), ("/n/1", "-2"), ("/q", "ok"), ("/o/q", "x")])
         );
-        let media = MediaType::parse("application/json").unwrap();
+        let media = "application/json";
         for bad in [r#"{"q":"a""#, r#"{"q":1} {}"#, "[1,]"] {
-            assert!(BodyValues::parse(&media, bad.as_bytes()).is_none(), "{bad}");
+            assert!(BodyValues::parse(media, bad.as_bytes()).is_none(), "{bad}");
         }
     }
 
@@ -259,30 +275,41 @@ mod tests {
             pairs(&[("/o/@a", "<b>"), ("/o/q", "<script>alert(1)</script>"), ("/o/i", "x<y>z")])
         );
         assert_eq!(values("application/xml", "<o a=\"x\ny\"/>"), pairs(&[("/o/@a", "x y")]), "normalized");
-        let media = MediaType::parse("application/xml").unwrap();
+        let media = "application/xml";
         for bad in ["<o>&undefined;</o>", "<o a=\"&nope;\"/>", "<o>&#0;</o>"] {
-            assert!(BodyValues::parse(&media, bad.as_bytes()).is_none(), "{bad}");
+            assert!(BodyValues::parse(media, bad.as_bytes()).is_none(), "{bad}");
         }
     }
 
     #[test]
     fn an_xml_element_with_a_bad_attribute_has_no_view() {
         // Skipping the attribute would hide its value from every inspection.
-        let media = MediaType::parse("application/xml").unwrap();
+        let media = "application/xml";
         for bad in [r#"<a q="1" q="2"/>"#, r#"<a><b q="1" q="2">t</b></a>"#, r#"<a q=1/>"#] {
-            assert!(BodyValues::parse(&media, bad.as_bytes()).is_none(), "{bad}");
+            assert!(BodyValues::parse(media, bad.as_bytes()).is_none(), "{bad}");
         }
         assert_eq!(values("application/xml", r#"<a q="1" r="2"/>"#), pairs(&[("/a/@q", "1"), ("/a/@r", "2")]));
+    }
+
+    #[test]
+    fn multipart_fields_give_their_text_and_files_their_names() {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n' or 1=1--\r\n--b\r\n\
+            Content-Disposition: form-data; name=\"up\"; filename=\"../../x.php\"\r\n\r\n<?php\r\n--b--";
+        assert_eq!(
+            values("multipart/form-data; boundary=b", body),
+            pairs(&[("q", "' or 1=1--"), ("up", "../../x.php")])
+        );
+        assert!(BodyValues::parse("multipart/form-data", body.as_bytes()).is_none(), "no boundary");
+        assert!(BodyValues::parse("multipart/form-data; boundary=c", body.as_bytes()).is_none(), "another boundary");
     }
 
     #[test]
     fn values_are_cached_per_request() {
         let ip = std::net::IpAddr::from([127, 0, 0, 1]);
         let mut cx = Ctx::new("t".into(), ip, ip, false);
-        let media = MediaType::parse("application/json").unwrap();
-        let first = BodyValues::of(&media, b"[1]", &mut cx).unwrap();
-        let second = BodyValues::of(&media, b"[2]", &mut cx).unwrap();
+        let first = BodyValues::of("application/json", b"[1]", &mut cx).unwrap();
+        let second = BodyValues::of("application/json", b"[2]", &mut cx).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
-        assert!(BodyValues::parse(&MediaType::parse("image/png").unwrap(), b"").is_none());
+        assert!(BodyValues::parse("image/png", b"").is_none());
     }
 }
