@@ -1,6 +1,7 @@
 //! The decoded values of a buffered request body, for every policy that
-//! inspects values (the firewall first): form fields by name, JSON leaves by
-//! JSON pointer, XML text and attributes by element path. Built once per
+//! inspects values (the firewall first): form fields by name (URL-encoded
+//! or multipart), JSON leaves by JSON pointer, XML text and attributes by
+//! element path, each decoded as the upstream will read it. Built once per
 //! request and shared through the context; bounded like the request view.
 
 use std::fmt;
