@@ -228,7 +228,8 @@ def wrk_cmd(args, scenario: str, duration: int, key: str, latency: bool = True, 
     """wrk for `scenario`; `shift` moves the port (to a twin of the scenario's gateway)."""
     gw, path, conns = SCENARIOS[scenario]
     conns = conns or args.connections
-    return R.wrk_base(args, duration, latency, min(args.threads, conns), conns) + ["-H", f"X-API-Key: {key}", f"http://{HOST}:{PORTS[gw][0] + shift}{path}"]
+    return R.wrk_base(args, duration, latency, min(args.threads, conns), conns) + [
+        "-H", f"X-API-Key: {key}", f"http://{HOST}:{PORTS[gw][0] + shift}{path}"]
 
 
 def preflight(args, gws: dict[str, B.Server], keys: dict[str, dict[str, str]],
@@ -244,7 +245,8 @@ def preflight(args, gws: dict[str, B.Server], keys: dict[str, dict[str, str]],
         h = info["headers"]
         problems = []
         if info["status"] != expect:
-            problems.append(f"status {info['status']}, expected {expect}: {(info.get('error') or info['body'])[:120]!r}")
+            answer = info.get("error") or info["body"]
+            problems.append(f"status {info['status']}, expected {expect}: {answer[:120]!r}")
         if body and info["body"] != B.SMALL_BODY:
             problems.append("not the upstream's body")
         if ratelimit is not None and ("ratelimit" in h) != ratelimit:
@@ -577,7 +579,8 @@ def main() -> int:
     scenarios = R.chosen_scenarios(ap, args, SCENARIOS)
 
     t_begin = time.monotonic()
-    if not R.prepare(args, {PORT_UPSTREAM, PORT_REDIS, *PORTS["L"], *PORTS["R"], *(p + T.PORT_SHIFT for p in PORTS["L"]),
+    twin_ports = (p + T.PORT_SHIFT for p in PORTS["L"])
+    if not R.prepare(args, {PORT_UPSTREAM, PORT_REDIS, *PORTS["L"], *PORTS["R"], *twin_ports,
                             *(PORT_ACCURACY + i for i in range(3))}):
         return 2
 

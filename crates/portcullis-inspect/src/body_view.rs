@@ -8,13 +8,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use portcullis_core::{Ctx, Pairs, form_pairs};
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 
+use crate::json_pointer;
 use crate::media::MediaType;
-use crate::multipart;
+use crate::{multipart, xml};
 
 /// `(location, value)` pairs of one body.
 #[derive(Debug)]
@@ -83,10 +84,8 @@ struct Leaves<'a> {
 }
 
 impl Leaves<'_> {
-    /// The same leaves one level down, at `pointer` + `/` + `step`.
-    fn under<'a>(&'a mut self, step: &str) -> Leaves<'a> {
-        self.pointer.push('/');
-        self.pointer.push_str(step);
+    /// The same leaves, for a member or element whose step was just pushed.
+    fn below(&mut self) -> Leaves<'_> {
         Leaves { pointer: self.pointer, out: self.out }
     }
 
@@ -140,7 +139,8 @@ impl<'de> Visitor<'de> for Leaves<'_> {
     fn visit_seq<A: SeqAccess<'de>>(mut self, mut items: A) -> Result<(), A::Error> {
         let len = self.pointer.len();
         for i in 0usize.. {
-            let more = items.next_element_seed(self.under(itoa::Buffer::new().format(i)))?.is_some();
+            json_pointer::push_index(self.pointer, i);
+            let more = items.next_element_seed(self.below())?.is_some();
             self.pointer.truncate(len);
             if !more {
                 break;
@@ -152,7 +152,8 @@ impl<'de> Visitor<'de> for Leaves<'_> {
     fn visit_map<A: MapAccess<'de>>(mut self, mut entries: A) -> Result<(), A::Error> {
         let len = self.pointer.len();
         while let Some(key) = entries.next_key::<String>()? {
-            entries.next_value_seed(self.under(&key.replace('~', "~0").replace('/', "~1")))?;
+            json_pointer::push_key(self.pointer, &key);
+            entries.next_value_seed(self.below())?;
             self.pointer.truncate(len);
         }
         Ok(())
@@ -171,7 +172,7 @@ fn xml_values(text: &str, out: &mut Pairs) -> Option<()> {
         match &event {
             Event::Text(t) => run.push_str(t),
             Event::CData(t) => run.push_str(t),
-            Event::GeneralRef(r) => run.push(referenced(r)?),
+            Event::GeneralRef(r) => run.push(xml::referenced(r)?),
             _ => {
                 let value = run.trim();
                 if !value.is_empty() {
@@ -209,20 +210,6 @@ fn attributes(e: &BytesStart<'_>, element: &str, out: &mut Pairs) -> Option<()> 
         out.push(&format!("{element}/@{}", attr.key.as_ref()), &value);
     }
     Some(())
-}
-
-/// The character a reference stands for: one of the five predefined
-/// entities or a character reference. No other entity exists here (a
-/// document with a DTD is refused).
-fn referenced(r: &BytesRef<'_>) -> Option<char> {
-    match &**r {
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "amp" => Some('&'),
-        "apos" => Some('\''),
-        "quot" => Some('"'),
-        _ => r.resolve_char_ref().ok().flatten(),
-    }
 }
 
 #[cfg(test)]

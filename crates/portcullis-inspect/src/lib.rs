@@ -8,6 +8,7 @@
 
 mod body_view;
 pub mod json;
+mod json_pointer;
 mod malware;
 mod mask;
 pub mod media;

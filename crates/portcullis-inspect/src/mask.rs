@@ -17,6 +17,7 @@ use regex::Regex;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::json_pointer;
 use crate::media::MediaType;
 
 const MASK: &str = "***";
@@ -92,16 +93,10 @@ impl Rewrite<'_> {
         self.out.push('{');
         let (len, mut first) = (self.pointer.len(), true);
         for (key, value) in members {
-            self.pointer.push('/');
-            self.pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            json_pointer::push_key(&mut self.pointer, &key);
             let named = self.rules.fields.iter().any(|f| f.eq_ignore_ascii_case(&key));
             let matched = named || self.is_pointed();
-            if self.removes(matched) {
-                self.changed = true;
-            } else {
-                if !std::mem::take(&mut first) {
-                    self.out.push(',');
-                }
+            if self.kept(matched, &mut first) {
                 self.out.push_str(&serde_json::to_string(&key).map_err(|_| Unreadable)?);
                 self.out.push(':');
                 self.member(matched, value.get())?;
@@ -117,15 +112,9 @@ impl Rewrite<'_> {
         self.out.push('[');
         let (len, mut first) = (self.pointer.len(), true);
         for (i, item) in items.iter().enumerate() {
-            self.pointer.push('/');
-            self.pointer.push_str(itoa::Buffer::new().format(i));
+            json_pointer::push_index(&mut self.pointer, i);
             let matched = self.is_pointed();
-            if self.removes(matched) {
-                self.changed = true;
-            } else {
-                if !std::mem::take(&mut first) {
-                    self.out.push(',');
-                }
+            if self.kept(matched, &mut first) {
                 self.member(matched, item.get())?;
             }
             self.pointer.truncate(len);
@@ -146,9 +135,17 @@ impl Rewrite<'_> {
         self.value(raw)
     }
 
-    /// Whether a matched member or element is left out.
-    fn removes(&self, matched: bool) -> bool {
-        matched && self.rules.action == MaskAction::Remove
+    /// Whether a member or element is written (after its separator, unless
+    /// it is the `first`); a matched one is left out when the rules remove.
+    fn kept(&mut self, matched: bool, first: &mut bool) -> bool {
+        if matched && self.rules.action == MaskAction::Remove {
+            self.changed = true;
+            return false;
+        }
+        if !std::mem::take(first) {
+            self.out.push(',');
+        }
+        true
     }
 
     fn is_pointed(&self) -> bool {

@@ -6,7 +6,7 @@
 
 use memchr::memmem;
 use quick_xml::Reader;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 
 /// Limits for one XML document. Every field has a safe default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,10 +184,7 @@ pub fn scan(doc: &[u8], limits: &XmlLimits) -> Result<(), XmlError> {
                 }
             }
             Event::GeneralRef(r) => {
-                let predefined = matches!(&*r, "lt" | "gt" | "amp" | "apos" | "quot");
-                if !(predefined || r.is_char_ref() && matches!(r.resolve_char_ref(), Ok(Some(_)))) {
-                    return Err(XmlError::Entity);
-                }
+                referenced(&r).ok_or(XmlError::Entity)?;
             }
             Event::DocType(_) => return Err(XmlError::Dtd),
             Event::PI(_) => return Err(XmlError::ProcessingInstruction),
@@ -234,6 +231,20 @@ fn element(e: &BytesStart<'_>, limits: &XmlLimits, elements: &mut u32, namespace
         }
     }
     Ok(())
+}
+
+/// The character a reference stands for: one of the five predefined
+/// entities or a character reference. No other entity exists here (a
+/// document with a DTD is refused).
+pub(crate) fn referenced(r: &BytesRef<'_>) -> Option<char> {
+    match &**r {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "apos" => Some('\''),
+        "quot" => Some('"'),
+        _ => r.resolve_char_ref().ok().flatten(),
+    }
 }
 
 /// Whether every `&...;` in an attribute value is predefined or a character reference.

@@ -48,13 +48,9 @@ const MASK: &str = "***";
 
 impl LogMasking {
     fn mask_patterns(&self, text: String) -> String {
-        self.patterns.iter().fold(text, |acc, re| {
-            let replaced = match re.replace_all(&acc, MASK) {
-                Cow::Owned(replaced) => Some(replaced),
-                Cow::Borrowed(_) => None,
-            };
-            replaced.unwrap_or(acc)
-        })
+        self.patterns
+            .iter()
+            .fold(text, |acc, re| if let Cow::Owned(replaced) = re.replace_all(&acc, MASK) { replaced } else { acc })
     }
 
     /// The request target with secret query values and patterns masked.
