@@ -7,6 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::clock::{new_id, now_ms};
+use crate::record::{Listed, Record};
 use crate::write::Write;
 use crate::{Actor, ListQuery, Page, Store, StoreError};
 
@@ -52,24 +53,33 @@ pub struct AdminLogin {
     pub totp_last_step: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, role, must_change_password, password_changed_at, totp_secret, failed_logins, \
-    locked_until, disabled, version, created_at, updated_at";
+impl Record for AdminUser {
+    const TABLE: &'static str = "admin_users";
+    const COLUMNS: &'static str = "id, name, role, must_change_password, password_changed_at, totp_secret, \
+        failed_logins, locked_until, disabled, version, created_at, updated_at";
 
-fn from_row(row: &AnyRow) -> Result<AdminUser, sqlx::Error> {
-    Ok(AdminUser {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        role: row.try_get("role")?,
-        must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
-        password_changed_at: row.try_get("password_changed_at")?,
-        totp_enrolled: row.try_get::<Option<String>, _>("totp_secret")?.is_some(),
-        failed_logins: row.try_get("failed_logins")?,
-        locked_until: row.try_get("locked_until")?,
-        disabled: row.try_get::<i64, _>("disabled")? != 0,
-        version: row.try_get("version")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(AdminUser {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            role: row.try_get("role")?,
+            must_change_password: row.try_get::<i64, _>("must_change_password")? != 0,
+            password_changed_at: row.try_get("password_changed_at")?,
+            totp_enrolled: row.try_get::<Option<String>, _>("totp_secret")?.is_some(),
+            failed_logins: row.try_get("failed_logins")?,
+            locked_until: row.try_get("locked_until")?,
+            disabled: row.try_get::<i64, _>("disabled")? != 0,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+impl Listed for AdminUser {
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 impl Store {
@@ -134,12 +144,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`].
     pub async fn admin_user(&self, id: &str) -> Result<AdminUser, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM admin_users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(from_row(&row)?)
+        self.one(id).await
     }
 
     /// A page of admin users, by id.
@@ -147,16 +152,7 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn admin_users(&self, query: &ListQuery) -> Result<Page<AdminUser>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM admin_users WHERE id > $1 AND name LIKE $2 ESCAPE '\\' ORDER BY id LIMIT $3"
-        ))
-        .bind(query.after())
-        .bind(query.like_pattern())
-        .bind(query.limit() + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(items, query.limit(), |u| &u.id))
+        self.page(None, query).await
     }
 
     /// The user named `name` with what login checks, if it exists.
@@ -164,14 +160,12 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn admin_login(&self, name: &str) -> Result<Option<AdminLogin>, StoreError> {
-        let row =
-            sqlx::query(&format!("SELECT {COLUMNS}, password_hash, totp_last_step FROM admin_users WHERE name = $1"))
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
+        let sql =
+            format!("SELECT {}, password_hash, totp_last_step FROM admin_users WHERE name = $1", AdminUser::COLUMNS);
+        let row = sqlx::query(&sql).bind(name).fetch_optional(&self.pool).await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some(AdminLogin {
-            user: from_row(&row)?,
+            user: AdminUser::from_row(&row)?,
             password_hash: row.try_get("password_hash")?,
             totp_secret: row.try_get("totp_secret")?,
             totp_last_step: row.try_get("totp_last_step")?,

@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::clock::{new_id, now_ms};
+use crate::record::{Listed, Record};
 use crate::{Actor, ListQuery, Page, Store, StoreError};
 
 /// An app as stored.
@@ -27,18 +28,27 @@ pub struct App {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, consumer_id, name, description, version, created_at, updated_at";
+impl Record for App {
+    const TABLE: &'static str = "apps";
+    const COLUMNS: &'static str = "id, consumer_id, name, description, version, created_at, updated_at";
 
-fn from_row(row: &AnyRow) -> Result<App, sqlx::Error> {
-    Ok(App {
-        id: row.try_get("id")?,
-        consumer_id: row.try_get("consumer_id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        version: row.try_get("version")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(App {
+            id: row.try_get("id")?,
+            consumer_id: row.try_get("consumer_id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+impl Listed for App {
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 impl Store {
@@ -66,7 +76,7 @@ impl Store {
             updated_at: now,
         };
         let mut write = self.begin().await?;
-        sqlx::query(&format!("INSERT INTO apps ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+        sqlx::query(&format!("INSERT INTO apps ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)", App::COLUMNS))
             .bind(&app.id)
             .bind(&app.consumer_id)
             .bind(&app.name)
@@ -85,12 +95,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`].
     pub async fn app(&self, id: &str) -> Result<App, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM apps WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(from_row(&row)?)
+        self.one(id).await
     }
 
     /// A page of one consumer's apps, by id.
@@ -98,18 +103,7 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn apps(&self, consumer_id: &str, query: &ListQuery) -> Result<Page<App>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM apps WHERE consumer_id = $1 AND id > $2 AND name LIKE $3 ESCAPE '\\' \
-             ORDER BY id LIMIT $4"
-        ))
-        .bind(consumer_id)
-        .bind(query.after())
-        .bind(query.like_pattern())
-        .bind(query.limit() + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(items, query.limit(), |a| &a.id))
+        self.page(Some(("consumer_id", consumer_id)), query).await
     }
 
     /// Renames or re-describes an app still at `version`.
@@ -160,14 +154,7 @@ impl Store {
     /// [`StoreError::NotFound`].
     pub async fn delete_app(&self, actor: &Actor, id: &str) -> Result<(), StoreError> {
         let mut write = self.begin().await?;
-        let seq = write.seq();
-        sqlx::query(
-            "INSERT INTO credential_changes (seq, kind, lookup) SELECT $1, kind, lookup FROM credentials WHERE app_id = $2",
-        )
-        .bind(seq)
-        .bind(id)
-        .execute(write.conn())
-        .await?;
+        write.requeue_credentials("app_id = $2", id).await?;
         let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(id).execute(write.conn()).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);

@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::clock::{new_id, now_ms};
+use crate::record::{Listed, Record};
 use crate::{Actor, ListQuery, Page, Store, StoreError};
 
 /// A consumer as stored.
@@ -38,19 +39,36 @@ pub struct ConsumerFields {
     pub groups: Vec<String>,
 }
 
-const COLUMNS: &str = "id, name, email, groups_csv, version, created_at, updated_at";
+impl Record for Consumer {
+    const TABLE: &'static str = "consumers";
+    const COLUMNS: &'static str = "id, name, email, groups_csv, version, created_at, updated_at";
 
-fn from_row(row: &AnyRow) -> Result<Consumer, sqlx::Error> {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Consumer {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            email: row.try_get("email")?,
+            groups: groups_from_row(row)?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+impl Listed for Consumer {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Selects the credentials of the consumer `$2`.
+const OF_CONSUMER: &str = "app_id IN (SELECT id FROM apps WHERE consumer_id = $2)";
+
+/// A consumer's groups from the row's `groups_csv` column.
+pub(crate) fn groups_from_row(row: &AnyRow) -> Result<Vec<String>, sqlx::Error> {
     let groups: String = row.try_get("groups_csv")?;
-    Ok(Consumer {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        email: row.try_get("email")?,
-        groups: groups.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect(),
-        version: row.try_get("version")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+    Ok(groups.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect())
 }
 
 fn groups_csv(groups: &[String]) -> Result<String, StoreError> {
@@ -77,7 +95,7 @@ impl Store {
             updated_at: now,
         };
         let mut write = self.begin().await?;
-        sqlx::query(&format!("INSERT INTO consumers ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+        sqlx::query(&format!("INSERT INTO consumers ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)", Consumer::COLUMNS))
             .bind(&consumer.id)
             .bind(&consumer.name)
             .bind(&consumer.email)
@@ -97,12 +115,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`].
     pub async fn consumer(&self, id: &str) -> Result<Consumer, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM consumers WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(from_row(&row)?)
+        self.one(id).await
     }
 
     /// A page of consumers, by id.
@@ -110,16 +123,7 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn consumers(&self, query: &ListQuery) -> Result<Page<Consumer>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM consumers WHERE id > $1 AND name LIKE $2 ESCAPE '\\' ORDER BY id LIMIT $3"
-        ))
-        .bind(query.after())
-        .bind(query.like_pattern())
-        .bind(query.limit() + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_overfetch(items, query.limit(), |c| &c.id))
+        self.page(None, query).await
     }
 
     /// Replaces a consumer's fields if it is still at `version`.
@@ -167,15 +171,7 @@ impl Store {
         // credential index: a change to either must reach it like a change
         // to the credential itself.
         if after.name != before.name || after.groups != before.groups {
-            let seq = write.seq();
-            sqlx::query(
-                "INSERT INTO credential_changes (seq, kind, lookup) SELECT $1, kind, lookup FROM credentials \
-                 WHERE app_id IN (SELECT id FROM apps WHERE consumer_id = $2)",
-            )
-            .bind(seq)
-            .bind(id)
-            .execute(write.conn())
-            .await?;
+            write.requeue_credentials(OF_CONSUMER, id).await?;
         }
         let event = actor.event("consumer.update", id).with_details(json!({ "before": before, "after": &after }));
         write.commit(event).await?;
@@ -189,15 +185,7 @@ impl Store {
     /// [`StoreError::NotFound`].
     pub async fn delete_consumer(&self, actor: &Actor, id: &str) -> Result<(), StoreError> {
         let mut write = self.begin().await?;
-        let seq = write.seq();
-        sqlx::query(
-            "INSERT INTO credential_changes (seq, kind, lookup) SELECT $1, kind, lookup FROM credentials \
-             WHERE app_id IN (SELECT id FROM apps WHERE consumer_id = $2)",
-        )
-        .bind(seq)
-        .bind(id)
-        .execute(write.conn())
-        .await?;
+        write.requeue_credentials(OF_CONSUMER, id).await?;
         let done = sqlx::query("DELETE FROM consumers WHERE id = $1").bind(id).execute(write.conn()).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);

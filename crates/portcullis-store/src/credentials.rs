@@ -9,6 +9,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::clock::{new_id, now_ms};
+use crate::consumers::groups_from_row;
+use crate::record::Record;
 use crate::write::Write;
 use crate::{Actor, Store, StoreError};
 use portcullis_credentials::to_hex as hex;
@@ -92,30 +94,32 @@ impl Credential {
     }
 }
 
-const COLUMNS: &str = "id, app_id, kind, lookup, created_at, expires_at, revoked_at, replaced_by";
+impl Record for Credential {
+    const TABLE: &'static str = "credentials";
+    const COLUMNS: &'static str = "id, app_id, kind, lookup, created_at, expires_at, revoked_at, replaced_by";
 
-fn from_row(row: &AnyRow) -> Result<Credential, sqlx::Error> {
-    let kind: String = row.try_get("kind")?;
-    Ok(Credential {
-        id: row.try_get("id")?,
-        app_id: row.try_get("app_id")?,
-        kind: CredentialKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode("unknown credential kind".into()))?,
-        lookup: row.try_get("lookup")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        replaced_by: row.try_get("replaced_by")?,
-    })
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let kind: String = row.try_get("kind")?;
+        Ok(Credential {
+            id: row.try_get("id")?,
+            app_id: row.try_get("app_id")?,
+            kind: CredentialKind::parse(&kind).ok_or_else(|| sqlx::Error::Decode("unknown credential kind".into()))?,
+            lookup: row.try_get("lookup")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+            replaced_by: row.try_get("replaced_by")?,
+        })
+    }
 }
 
 fn resolved_from_row(row: &AnyRow) -> Result<ResolvedCredential, sqlx::Error> {
-    let groups: String = row.try_get("groups_csv")?;
     Ok(ResolvedCredential {
-        credential: from_row(row)?,
+        credential: Credential::from_row(row)?,
         secret_hash: row.try_get("secret_hash")?,
         consumer_id: row.try_get("consumer_id")?,
         consumer_name: row.try_get("consumer_name")?,
-        groups: groups.split(',').filter(|g| !g.is_empty()).map(str::to_owned).collect(),
+        groups: groups_from_row(row)?,
     })
 }
 
@@ -197,12 +201,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`].
     pub async fn credential(&self, id: &str) -> Result<Credential, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM credentials WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(from_row(&row)?)
+        self.one(id).await
     }
 
     /// Every credential of an app, oldest first.
@@ -210,11 +209,14 @@ impl Store {
     /// # Errors
     /// The database failed.
     pub async fn credentials(&self, app_id: &str) -> Result<Vec<Credential>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM credentials WHERE app_id = $1 ORDER BY created_at, id"))
-            .bind(app_id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM credentials WHERE app_id = $1 ORDER BY created_at, id",
+            Credential::COLUMNS
+        ))
+        .bind(app_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(Credential::from_row).collect::<Result<_, _>>()?)
     }
 
     /// Replaces API key `id` with a new one; the old key keeps working for

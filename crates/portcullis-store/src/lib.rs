@@ -30,6 +30,7 @@ mod logins;
 mod migrate;
 mod open;
 mod page;
+mod record;
 mod retention;
 mod revocation_index;
 mod revocations;

@@ -7,6 +7,7 @@ use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::record::Record;
 use crate::{Actor, Store, StoreError};
 
 /// Every permission a role can grant.
@@ -49,16 +50,22 @@ impl Role {
     }
 }
 
-fn from_row(row: &AnyRow) -> Result<Role, sqlx::Error> {
-    let permissions: String = row.try_get("permissions")?;
-    Ok(Role {
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        permissions: permissions.split_ascii_whitespace().map(str::to_owned).collect(),
-        require_totp: row.try_get::<i64, _>("require_totp")? != 0,
-        builtin: row.try_get::<i64, _>("builtin")? != 0,
-        version: row.try_get("version")?,
-    })
+impl Record for Role {
+    const TABLE: &'static str = "roles";
+    const KEY: &'static str = "name";
+    const COLUMNS: &'static str = "name, description, permissions, require_totp, builtin, version";
+
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let permissions: String = row.try_get("permissions")?;
+        Ok(Role {
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            permissions: permissions.split_ascii_whitespace().map(str::to_owned).collect(),
+            require_totp: row.try_get::<i64, _>("require_totp")? != 0,
+            builtin: row.try_get::<i64, _>("builtin")? != 0,
+            version: row.try_get("version")?,
+        })
+    }
 }
 
 fn check_permissions(permissions: &[String]) -> Result<String, StoreError> {
@@ -68,16 +75,15 @@ fn check_permissions(permissions: &[String]) -> Result<String, StoreError> {
     Ok(permissions.join(" "))
 }
 
-const COLUMNS: &str = "name, description, permissions, require_totp, builtin, version";
-
 impl Store {
     /// Every role, by name.
     ///
     /// # Errors
     /// The database failed.
     pub async fn roles(&self) -> Result<Vec<Role>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM roles ORDER BY name")).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        let rows =
+            sqlx::query(&format!("SELECT {} FROM roles ORDER BY name", Role::COLUMNS)).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(Role::from_row).collect::<Result<_, _>>()?)
     }
 
     /// One role.
@@ -85,12 +91,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`].
     pub async fn role(&self, name: &str) -> Result<Role, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM roles WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(from_row(&row)?)
+        self.one(name).await
     }
 
     /// Defines a new role.
@@ -107,7 +108,7 @@ impl Store {
     ) -> Result<Role, StoreError> {
         let text = check_permissions(permissions)?;
         let mut write = self.begin().await?;
-        sqlx::query(&format!("INSERT INTO roles ({COLUMNS}) VALUES ($1, $2, $3, $4, 0, 1)"))
+        sqlx::query(&format!("INSERT INTO roles ({}) VALUES ($1, $2, $3, $4, 0, 1)", Role::COLUMNS))
             .bind(name)
             .bind(description)
             .bind(&text)

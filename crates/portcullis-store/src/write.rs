@@ -64,6 +64,17 @@ impl Write {
         self.seq
     }
 
+    /// Queues the credentials that `filter` selects (by its parameter `$2`,
+    /// which is `id`) for every node's credential index to read again, as a
+    /// change to them or to what they carry from their app and consumer.
+    pub(crate) async fn requeue_credentials(&mut self, filter: &str, id: &str) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO credential_changes (seq, kind, lookup) SELECT $1, kind, lookup FROM credentials WHERE {filter}"
+        );
+        sqlx::query(&sql).bind(self.seq).bind(id).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
     /// Appends `event` to the chain and commits it with the change, then
     /// announces its sequence number to this node's subscribers (other nodes
     /// hear the `pg_notify` sent in the transaction, or poll).

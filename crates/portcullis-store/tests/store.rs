@@ -51,6 +51,7 @@ on_both!(
     a_rewritten_event_is_caught_by_the_signed_checkpoint,
     a_stale_version_cannot_overwrite_a_newer_one,
     sql_looking_input_is_data,
+    lists_page_in_id_order_within_their_owner,
     api_keys_rotate_with_overlap_and_revoke_at_once,
     deleting_a_consumer_erases_its_credentials,
     the_last_admin_cannot_be_removed,
@@ -163,6 +164,36 @@ async fn sql_looking_input_is_data(fx: Fixture) {
     assert_eq!(store.consumers(&all("x'")).await.unwrap().items.len(), 1);
     assert_eq!(store.consumers(&all("")).await.unwrap().items.len(), 2);
     assert!(matches!(store.consumer("' OR '1'='1").await, Err(StoreError::NotFound)));
+}
+
+async fn lists_page_in_id_order_within_their_owner(fx: Fixture) {
+    let store = &fx.store;
+    let acme = store.create_consumer(&alice(), fields("acme")).await.unwrap();
+    let other = store.create_consumer(&alice(), fields("other")).await.unwrap();
+    let mut ids = Vec::new();
+    for name in ["web", "mobile", "cli", "batch", "api"] {
+        ids.push(store.create_app(&alice(), &acme.id, name, "").await.unwrap().id);
+    }
+    store.create_app(&alice(), &other.id, "web", "").await.unwrap();
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut query = ListQuery { limit: 2, ..ListQuery::default() };
+    loop {
+        let page = store.apps(&acme.id, &query).await.unwrap();
+        assert!(page.items.len() <= 2);
+        assert!(page.items.iter().all(|app| app.consumer_id == acme.id));
+        seen.extend(page.items.into_iter().map(|app| app.id));
+        let Some(next) = page.next else { break };
+        query.after = Some(next);
+    }
+    assert_eq!(seen, ids);
+    let named = ListQuery { limit: 10, name_prefix: Some("we".into()), ..ListQuery::default() };
+    let web = store.apps(&other.id, &named).await.unwrap();
+    assert_eq!(web.items.len(), 1);
+    assert_eq!(web.items[0].consumer_id, other.id);
+    assert!(store.apps("con_unknown", &named).await.unwrap().items.is_empty());
+    let first = store.consumers(&ListQuery { limit: 1, ..ListQuery::default() }).await.unwrap();
+    assert_eq!(first.next.as_deref(), Some(acme.id.as_str().min(other.id.as_str())));
 }
 
 async fn api_keys_rotate_with_overlap_and_revoke_at_once(fx: Fixture) {
