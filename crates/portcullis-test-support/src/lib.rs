@@ -11,6 +11,7 @@ pub mod admin;
 pub mod certs;
 pub mod clamd;
 pub mod gateway;
+pub mod https;
 pub mod oidc;
 pub mod postgres;
 pub mod raw;

@@ -19,14 +19,10 @@ use common::{BIN, Gateway, TestUpstream, raw};
 use http::{Request, Response};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use portcullis_test_support::TempDir;
 use portcullis_test_support::certs::TestCa;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use portcullis_test_support::https::HttpsServer;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 const CLIENT_ID: &str = "gateway";
 const CLIENT_SECRET: &str = "a client secret";
@@ -59,40 +55,18 @@ struct AuthServer {
     addr: SocketAddr,
     ca_pem: String,
     state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
+    _https: HttpsServer,
 }
 
 impl AuthServer {
     async fn start() -> Self {
         let ca = TestCa::new("authorization server test CA");
         let leaf = ca.leaf(&["127.0.0.1"]);
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(leaf.cert.as_bytes()).collect::<Result<_, _>>().unwrap();
-        let key = PrivateKeyDer::from_pem_slice(leaf.key.as_bytes()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
-                let (acceptor, state) = (acceptor.clone(), shared.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    let service = service_fn(move |req| introspect(req, state.clone()));
-                    let _ =
-                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
-                });
-            }
-        });
-        Self { addr, ca_pem: ca.cert_pem, state, task }
+        let any = "127.0.0.1:0".parse().unwrap();
+        let https = HttpsServer::start(any, &leaf.cert, &leaf.key, move |req| introspect(req, shared.clone())).await;
+        Self { addr: https.addr, ca_pem: ca.cert_pem, state, _https: https }
     }
 
     fn answer(&self, token: &str, answer: Answer) {
@@ -101,12 +75,6 @@ impl AuthServer {
 
     fn calls(&self, token: &str) -> usize {
         self.state.lock().unwrap().calls.get(token).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for AuthServer {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

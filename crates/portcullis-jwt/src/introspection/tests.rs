@@ -12,12 +12,8 @@ use bytes::Bytes;
 use http::{Request, Response, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use portcullis_test_support::https::HttpsServer;
 use serde_json::json;
-use tokio::net::TcpListener;
 
 use super::*;
 
@@ -93,10 +89,9 @@ struct State {
 
 /// An HTTPS introspection endpoint on 127.0.0.1 that accepts only `CLIENT_ID` / `CLIENT_SECRET`.
 struct Server {
-    addr: SocketAddr,
+    https: HttpsServer,
     pki: Arc<Pki>,
     state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -105,37 +100,13 @@ impl Server {
     }
 
     async fn start_on(addr: SocketAddr, pki: Arc<Pki>, state: Arc<Mutex<State>>) -> Self {
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes()).collect::<Result<_, _>>().unwrap();
-        let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let shared = state.clone();
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
-                let (acceptor, state) = (acceptor.clone(), shared.clone());
-                connections.spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    let service = service_fn(move |req| answer(req, state.clone()));
-                    let _ =
-                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
-                });
-            }
-        });
-        Self { addr, pki, state, task }
+        let https = HttpsServer::start(addr, &pki.cert_pem, &pki.key_pem, move |req| answer(req, shared.clone())).await;
+        Self { https, pki, state }
     }
 
     fn url(&self) -> String {
-        format!("https://127.0.0.1:{}/introspect", self.addr.port())
+        format!("https://127.0.0.1:{}/introspect", self.https.addr.port())
     }
 
     fn config(&self) -> IntrospectionConfig {
@@ -158,13 +129,7 @@ impl Server {
 
     /// Stops listening (and drops every open connection).
     fn stop(&self) {
-        self.task.abort();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.https.stop();
     }
 }
 

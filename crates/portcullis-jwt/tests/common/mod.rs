@@ -14,16 +14,14 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use portcullis_jwt::{Algorithm, IssuerConfig, KeySource, StaticKey};
+use portcullis_test_support::https::HttpsServer;
 use ring::hmac;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::PrivatePkcs8KeyDer;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 pub(crate) const ISSUER: &str = "https://idp.example.com";
 pub(crate) const AUDIENCE: &str = "api://portcullis";
@@ -222,40 +220,19 @@ pub(crate) struct KeyServer {
     pub(crate) addr: SocketAddr,
     pub(crate) ca_pem: String,
     state: Arc<Mutex<ServerState>>,
-    task: tokio::task::JoinHandle<()>,
+    https: HttpsServer,
 }
 
 impl KeyServer {
     pub(crate) async fn start() -> Self {
         let pki = TestPki::new();
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(pki.leaf_cert_pem.as_bytes()).collect::<Result<_, _>>().unwrap();
-        let key = PrivateKeyDer::from_pem_slice(pki.leaf_key_pem.as_bytes()).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(ServerState::default()));
         let shared = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else { return };
-                let acceptor = acceptor.clone();
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    let service = service_fn(move |req| answer(req, state.clone()));
-                    let _ =
-                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
-                });
-            }
-        });
-        Self { addr, ca_pem: pki.ca_pem, state, task }
+        let any = "127.0.0.1:0".parse().unwrap();
+        let https =
+            HttpsServer::start(any, &pki.leaf_cert_pem, &pki.leaf_key_pem, move |req| answer(req, shared.clone()))
+                .await;
+        Self { addr: https.addr, ca_pem: pki.ca_pem, state, https }
     }
 
     /// `https://127.0.0.1:PORT`
@@ -284,13 +261,7 @@ impl KeyServer {
     }
 
     pub(crate) fn stop(&self) {
-        self.task.abort();
-    }
-}
-
-impl Drop for KeyServer {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.https.stop();
     }
 }
 
