@@ -488,19 +488,7 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
              "the cost is closer to the goal than x, twice the median |cost| of the `open_again` control (the "
              "same request as `open`, measured in a separate run of the round): this run cannot tell.\n")
 
-    pcr = [r for r in ok if r.threads_cpu_s and r.cpu_s > 0]
-    if pcr:
-        names = sorted({k for r in pcr for k in r.threads_cpu_s
-                        if med([x.threads_cpu_s.get(k, 0) / x.cpu_s for x in pcr]) >= 0.005})
-        L.append("## Portcullis CPU by thread (median share of the process's CPU; threads under 0.5% left out)\n")
-        L.append("| scenario | " + " | ".join(names) + " |")
-        L.append("|---|" + "---:|" * len(names))
-        for sc in ran:
-            rs = [r for r in pcr if r.scenario == sc]
-            if rs:
-                L.append(f"| {sc} | " + " | ".join(
-                    f"{100 * med([r.threads_cpu_s.get(n, 0.0) / r.cpu_s for r in rs]):.0f}%" for n in names) + " |")
-        L.append("")
+    L += B.thread_cpu_section(ok, ran, min_share=0.005)
 
     L.append("## Goals\n")
     L.append("| goal | measured cost | basis | met? |")

@@ -605,6 +605,30 @@ def med(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+def thread_cpu_section(runs: list, scenarios: list[str], min_share: float = 0.0) -> list[str]:
+    """Report lines: per scenario, each Portcullis thread's median share of the process's CPU, over the
+    runs that measured threads; threads that never ran, or whose median share over all runs is under
+    `min_share`, are left out."""
+    measured = [r for r in runs if r.threads_cpu_s and r.cpu_s > 0]
+    if not measured:
+        return []
+
+    def share(rs: list, name: str) -> float:
+        return med([r.threads_cpu_s.get(name, 0.0) / r.cpu_s for r in rs])
+
+    names = sorted({n for r in measured for n, cpu_s in r.threads_cpu_s.items()
+                    if cpu_s > 0 and share(measured, n) >= min_share})
+    left_out = f"; threads under {100 * min_share:g}% left out" if min_share > 0 else ""
+    lines = [f"## Portcullis CPU by thread (median share of the process's CPU{left_out})\n",
+             "| scenario | " + " | ".join(names) + " |",
+             "|---|" + "---:|" * len(names)]
+    for sc in scenarios:
+        rs = [r for r in measured if r.scenario == sc]
+        if rs:
+            lines.append(f"| {sc} | " + " | ".join(f"{100 * share(rs, n):.0f}%" for n in names) + " |")
+    return lines + [""]
+
+
 def fmt(v: float, nd: int = 0) -> str:
     if v != v:
         return "n/a"
@@ -682,18 +706,7 @@ def summarize(args, runs: list[Run], meta: dict, preflight: dict) -> str:
                  + " | ".join(fmt(x, 3) for x in diffs) + f" | **{fmt(goal_p99[sc], 3)}** |")
     L.append("")
 
-    pcr = [r for r in runs if r.target == "portcullis" and r.threads_cpu_s and r.cpu_s > 0 and not r.failure]
-    if pcr:
-        names = sorted({k for r in pcr for k in r.threads_cpu_s})
-        L.append("## Portcullis CPU by thread (median share of the process's CPU)\n")
-        L.append("| scenario | " + " | ".join(names) + " |")
-        L.append("|---|" + "---:|" * len(names))
-        for sc in ran:
-            rs = [r for r in pcr if r.scenario == sc]
-            if rs:
-                L.append(f"| {sc} | " + " | ".join(
-                    f"{100 * med([r.threads_cpu_s.get(n, 0.0) / r.cpu_s for r in rs]):.0f}%" for n in names) + " |")
-        L.append("")
+    L += thread_cpu_section([r for r in runs if r.target == "portcullis" and not r.failure], ran)
 
     # Goals.
     idle_all = [r.idle_rss_kib / 1024 for r in runs if r.target == "portcullis" and r.idle_rss_kib >= 0]

@@ -328,18 +328,7 @@ def summarize(args, runs: list[Run], meta: dict, checks: list[dict]) -> str:
              "separate run of the round). Their \"cost\" shows how far apart equal scenarios land on this "
              "machine: differences of that size are noise.\n")
 
-    pcr = [r for r in ok if r.threads_cpu_s and r.cpu_s > 0]
-    if pcr:
-        names = sorted({k for r in pcr for k in r.threads_cpu_s if any(x.threads_cpu_s.get(k, 0) > 0 for x in pcr)})
-        L.append("## Portcullis CPU by thread (median share of the process's CPU)\n")
-        L.append("| scenario | " + " | ".join(names) + " |")
-        L.append("|---|" + "---:|" * len(names))
-        for sc in ran:
-            rs = [r for r in pcr if r.scenario == sc]
-            if rs:
-                L.append(f"| {sc} | " + " | ".join(
-                    f"{100 * med([r.threads_cpu_s.get(n, 0.0) / r.cpu_s for r in rs]):.0f}%" for n in names) + " |")
-        L.append("")
+    L += B.thread_cpu_section(ok, ran)
 
     L.append("## Goals\n")
     L.append("| goal | measured cost | basis | met? |")
