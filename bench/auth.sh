@@ -30,19 +30,11 @@ REPO="$(cd "$BENCH_DIR/.." && pwd)"
 OUT="${BENCH_OUT:-$BENCH_DIR/out}/auth"
 mkdir -p "$OUT"
 
-if [[ "${QUICK:-0}" == "1" ]]; then
-    ROUNDS="${ROUNDS:-1}"
-    DURATION="${DURATION:-2}"
-    WARMUP="${WARMUP:-1}"
-    NOISE_BUDGET="${NOISE_BUDGET:-30}"
-    MAX_SECONDS="${MAX_SECONDS:-150}"
-else
-    ROUNDS="${ROUNDS:-5}"
-    DURATION="${DURATION:-10}"
-    WARMUP="${WARMUP:-1}"
-    NOISE_BUDGET="${NOISE_BUDGET:-240}"
-    MAX_SECONDS="${MAX_SECONDS:-900}"
-fi
+# shellcheck source=bench/quick.sh
+source "$BENCH_DIR/quick.sh"
+ROUNDS="${ROUNDS:-$(quick_or 1 5)}"
+DURATION="${DURATION:-$(quick_or 2 10)}"
+MAX_SECONDS="${MAX_SECONDS:-$(quick_or 150 900)}"
 
 DRIVER_PY=auth.py
 EXTRA_TOOLS=(openssl)

@@ -29,12 +29,10 @@ REPO="$(cd "$BENCH_DIR/.." && pwd)"
 OUT="${BENCH_OUT:-$BENCH_DIR/out}/limits"
 mkdir -p "$OUT"
 
-# $1 when QUICK=1, else $2
-quick_or() { if [[ "${QUICK:-0}" == "1" ]]; then echo "$1"; else echo "$2"; fi; }
+# shellcheck source=bench/quick.sh
+source "$BENCH_DIR/quick.sh"
 ROUNDS="${ROUNDS:-$(quick_or 1 5)}"
 DURATION="${DURATION:-$(quick_or 2 8)}"
-WARMUP="${WARMUP:-1}"
-NOISE_BUDGET="${NOISE_BUDGET:-$(quick_or 30 240)}"
 MAX_SECONDS="${MAX_SECONDS:-$(quick_or 180 1200)}"
 
 DRIVER_PY=limits.py

@@ -27,19 +27,11 @@ REPO="$(cd "$BENCH_DIR/.." && pwd)"
 OUT="${BENCH_OUT:-$BENCH_DIR/out}/policies"
 mkdir -p "$OUT"
 
-if [[ "${QUICK:-0}" == "1" ]]; then
-    ROUNDS="${ROUNDS:-1}"
-    DURATION="${DURATION:-2}"
-    WARMUP="${WARMUP:-1}"
-    NOISE_BUDGET="${NOISE_BUDGET:-30}"
-    MAX_SECONDS="${MAX_SECONDS:-150}"
-else
-    ROUNDS="${ROUNDS:-8}"
-    DURATION="${DURATION:-5}"
-    WARMUP="${WARMUP:-1}"
-    NOISE_BUDGET="${NOISE_BUDGET:-240}"
-    MAX_SECONDS="${MAX_SECONDS:-1500}"
-fi
+# shellcheck source=bench/quick.sh
+source "$BENCH_DIR/quick.sh"
+ROUNDS="${ROUNDS:-$(quick_or 1 8)}"
+DURATION="${DURATION:-$(quick_or 2 5)}"
+MAX_SECONDS="${MAX_SECONDS:-$(quick_or 150 1500)}"
 
 DRIVER_PY=policies.py
 EXTRA_TOOLS=()

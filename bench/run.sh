@@ -24,17 +24,10 @@ REPO="$(cd "$BENCH_DIR/.." && pwd)"
 OUT="${BENCH_OUT:-$BENCH_DIR/out}"
 mkdir -p "$OUT"
 
-if [[ "${QUICK:-0}" == "1" ]]; then
-    ROUNDS="${ROUNDS:-1}"
-    DURATION="${DURATION:-2}"
-    WARMUP="${WARMUP:-1}"
-    NOISE_BUDGET="${NOISE_BUDGET:-30}"
-else
-    ROUNDS="${ROUNDS:-5}"
-    DURATION="${DURATION:-5}"
-    WARMUP="${WARMUP:-1}"
-    NOISE_BUDGET="${NOISE_BUDGET:-240}"
-fi
+# shellcheck source=bench/quick.sh
+source "$BENCH_DIR/quick.sh"
+ROUNDS="${ROUNDS:-$(quick_or 1 5)}"
+DURATION="${DURATION:-$(quick_or 2 5)}"
 
 EXTRA_TOOLS=(openssl)
 source "$BENCH_DIR/prepare.sh"
