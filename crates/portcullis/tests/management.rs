@@ -31,6 +31,19 @@ admin:
     )
 }
 
+/// A gateway on a bootstrapped store with `extra` configuration, and an
+/// admin session on it: the upstream (keep it alive), the configuration,
+/// the gateway and the session.
+async fn managed(extra: &str) -> (TestUpstream, String, Gateway, AdminClient) {
+    let upstream = TestUpstream::start().await;
+    let dir = TempDir::new();
+    let config = config(&upstream, extra);
+    let password = bootstrap(&dir, &config);
+    let gw = Gateway::start_in(BIN, dir, &config);
+    let client = admin_session(&gw, &password).await;
+    (upstream, config, gw, client)
+}
+
 #[tokio::test]
 async fn bootstrap_creates_one_admin_with_a_one_time_password() {
     let upstream = TestUpstream::start().await;
@@ -58,12 +71,7 @@ async fn bootstrap_creates_one_admin_with_a_one_time_password() {
 
 #[tokio::test]
 async fn an_acknowledged_write_survives_a_kill_and_the_log_verifies() {
-    let upstream = TestUpstream::start().await;
-    let dir = TempDir::new();
-    let config = config(&upstream, "");
-    let password = bootstrap(&dir, &config);
-    let gw = Gateway::start_in(BIN, dir, &config);
-    let mut client = admin_session(&gw, &password).await;
+    let (_upstream, config, gw, mut client) = managed("").await;
     let created = client.post("/admin/v1/consumers", &json!({ "name": "durable" })).await;
     assert_eq!(created.status(), 201);
     // SIGKILL right after the answer: no graceful shutdown, no final checkpoint.
@@ -86,12 +94,7 @@ async fn an_acknowledged_write_survives_a_kill_and_the_log_verifies() {
 
 #[tokio::test]
 async fn a_tampered_audit_row_is_named_by_verify() {
-    let upstream = TestUpstream::start().await;
-    let dir = TempDir::new();
-    let config = config(&upstream, "");
-    let password = bootstrap(&dir, &config);
-    let gw = Gateway::start_in(BIN, dir, &config);
-    let mut client = admin_session(&gw, &password).await;
+    let (_upstream, _config, gw, mut client) = managed("").await;
     for name in ["first", "second"] {
         assert_eq!(client.post("/admin/v1/consumers", &json!({ "name": name })).await.status(), 201);
     }
@@ -144,12 +147,7 @@ async fn audit_events_reach_syslog_and_reloads_are_audited() {
 
 #[tokio::test]
 async fn the_cli_drives_the_admin_api_with_a_token_from_the_environment() {
-    let upstream = TestUpstream::start().await;
-    let dir = TempDir::new();
-    let config = config(&upstream, "");
-    let password = bootstrap(&dir, &config);
-    let gw = Gateway::start_in(BIN, dir, &config);
-    let mut client = admin_session(&gw, &password).await;
+    let (_upstream, _config, gw, mut client) = managed("").await;
     let issued = client
         .post(
             "/admin/v1/me/tokens",
@@ -235,12 +233,7 @@ async fn secrets_seal_and_rotate_under_the_master_passphrase() {
 #[tokio::test]
 async fn the_management_plane_runs_on_postgresql() {
     let postgres = portcullis_test_support::postgres::Postgres::start();
-    let upstream = TestUpstream::start().await;
-    let dir = TempDir::new();
-    let config = config(&upstream, &format!("store: {{ url: \"{}\" }}\n", postgres.url));
-    let password = bootstrap(&dir, &config);
-    let gw = Gateway::start_in(BIN, dir, &config);
-    let mut client = admin_session(&gw, &password).await;
+    let (_upstream, _config, gw, mut client) = managed(&format!("store: {{ url: \"{}\" }}\n", postgres.url)).await;
     assert_eq!(client.post("/admin/v1/consumers", &json!({ "name": "on-postgres" })).await.status(), 201);
     assert!(!gw.dir.path().join("data/portcullis.db").exists(), "SQLite was used instead");
     let dir = gw.kill_keep_dir();

@@ -19,8 +19,8 @@ use portcullis_test_support::https::HttpsServer;
 use ring::hmac;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
-use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::PrivatePkcs8KeyDer;
+use rustls_pki_types::pem::PemObject as _;
 use serde_json::{Value, json};
 
 pub(crate) const ISSUER: &str = "https://idp.example.com";
