@@ -1,13 +1,13 @@
-//! Any bytes, any chunking: the streaming JSON scanner never panics, gives
-//! the same answer however the body is split, and agrees with serde_json on
-//! what is JSON and on which objects repeat a key.
+//! Any bytes: the JSON checker never panics, and agrees with serde_json on
+//! what is JSON and on which objects repeat a key (keys with escapes are
+//! compared decoded).
 #![no_main]
 
 use std::collections::HashSet;
 use std::fmt;
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_inspect::json::{JsonError, JsonLimits, JsonScanner, scan};
+use portcullis_inspect::json::{JsonError, JsonLimits, scan};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// serde_json's reading of a document, failing with "duplicate key" on the
@@ -66,11 +66,7 @@ impl<'de> Visitor<'de> for UniqueVisitor {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let whole = scan(data, JsonLimits::default());
-    let split = data.first().map_or(0, |b| usize::from(*b)) % (data.len() + 1);
-    let mut scanner = JsonScanner::new(JsonLimits::default());
-    let chunked = scanner.feed(&data[..split]).and_then(|()| scanner.feed(&data[split..])).and_then(|()| scanner.finish());
-    assert_eq!(whole, chunked, "chunking changed the verdict");
+    let _ = scan(data, JsonLimits::default());
 
     // Differential: with only syntax checked, we accept exactly what serde_json's
     // grammar accepts (IgnoredAny checks the grammar without converting numbers,

@@ -1,16 +1,19 @@
-//! Streaming JSON threat protection: a byte-at-a-time validator that never
+//! JSON threat protection: a validator over the whole document that never
 //! builds a tree. It enforces nesting depth, entries per object, array
 //! length, string, key and number lengths, the total count of numbers,
 //! unique keys and valid UTF-8, in linear time and with memory bounded by
 //! the limits (one small frame per nesting level; for duplicate detection,
-//! see [`keys`]). Runs of plain string bytes are taken eight at a time.
+//! see [`keys`]). It reads the grammar straight from the bytes, with no
+//! state kept between them: runs of plain string bytes are taken eight at a
+//! time, and UTF-8 is checked only in strings that are not ASCII (outside
+//! strings, JSON is ASCII).
 
 mod keys;
 
-use keys::{ObjectKeys, OpenKeys};
+use keys::{Key, ObjectKeys, OpenKeys};
 
 /// Limits for one JSON document. Every field has a safe default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JsonLimits {
     /// Deepest nesting of objects and arrays.
     pub max_depth: u32,
@@ -121,463 +124,334 @@ enum Frame {
     Array { len: u32 },
 }
 
-/// Where the scanner is in the grammar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// A value must come (top level, after `:` or `,` in an array).
-    Value,
-    /// After `[`: a value or `]`.
-    ArrayStart,
-    /// After `{`: a key or `}`.
-    ObjectStart,
-    /// After `,` in an object: a key.
-    Key,
-    /// After a key: `:`.
-    Colon,
-    /// After a value inside a container: `,` or the closer.
-    AfterValue,
-    /// The top-level value is complete: only whitespace may follow.
-    Done,
-    /// Inside a string (key or value).
-    Str,
-    /// After a backslash in a string.
-    Escape,
-    /// In `\uXXXX`: how many hex digits are read.
-    Unicode(u8),
-    /// In a number.
-    Number(NumberPart),
-    /// In `true`, `false` or `null`: the expected rest.
-    Literal(&'static [u8], u8),
+/// Checks one whole document against `limits`.
+///
+/// # Errors
+/// The first limit or syntax rule the document breaks.
+pub fn scan(doc: &[u8], limits: JsonLimits) -> Result<(), JsonError> {
+    let mut checker = Checker { doc, at: 0, limits, numbers: 0, stack: Vec::new(), keys: OpenKeys::default() };
+    checker.value()?;
+    if checker.take().is_some() { Err(JsonError::Syntax) } else { Ok(()) }
 }
 
-/// The parts of a JSON number (RFC 8259 §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NumberPart {
-    Minus,
-    Zero,
-    Int,
-    Dot,
-    Frac,
-    Exp,
-    ExpSign,
-    ExpDigits,
-}
-
-/// A streaming JSON validator. Feed it chunks as they arrive; `finish` at the end.
-#[derive(Debug)]
-pub struct JsonScanner {
+/// Where the check is in one document.
+struct Checker<'a> {
+    doc: &'a [u8],
+    /// The next byte to read.
+    at: usize,
     limits: JsonLimits,
-    state: State,
-    stack: Vec<Frame>,
-    /// The string being read is a key.
-    in_key: bool,
-    /// Bytes of the current string or number.
-    len: u32,
     numbers: u32,
-    /// UTF-8 continuation bytes still expected, and the allowed range of the next one.
-    utf8_pending: u8,
-    utf8_next: (u8, u8),
-    /// A high surrogate from `\uD8xx` waiting for its low half.
-    high_surrogate: Option<u16>,
-    unicode: u16,
+    /// The open containers, innermost last.
+    stack: Vec<Frame>,
     /// The keys of the open objects, when duplicates are refused.
     keys: OpenKeys,
 }
 
-impl JsonScanner {
-    /// A scanner for one document.
-    pub fn new(limits: JsonLimits) -> Self {
-        Self {
-            limits,
-            state: State::Value,
-            stack: Vec::new(),
-            in_key: false,
-            len: 0,
-            numbers: 0,
-            utf8_pending: 0,
-            utf8_next: (0x80, 0xBF),
-            high_surrogate: None,
-            unicode: 0,
-            keys: OpenKeys::default(),
+impl Checker<'_> {
+    /// Reads one value, with everything nested in it.
+    fn value(&mut self) -> Result<(), JsonError> {
+        'value: loop {
+            match self.take().ok_or(JsonError::Syntax)? {
+                b'{' => {
+                    self.open(Frame::Object { entries: 0, keys: self.keys.open() })?;
+                    if self.peek() == Some(b'}') {
+                        self.at += 1;
+                        self.close_object();
+                    } else {
+                        self.member()?;
+                        continue 'value;
+                    }
+                }
+                b'[' => {
+                    self.open(Frame::Array { len: 0 })?;
+                    if self.peek() == Some(b']') {
+                        self.at += 1;
+                        self.stack.pop();
+                    } else {
+                        self.element()?;
+                        continue 'value;
+                    }
+                }
+                b'"' => {
+                    self.string(self.limits.max_string_len, JsonError::StringLength)?;
+                }
+                b'-' | b'0'..=b'9' => self.number()?,
+                b't' => self.literal(b"rue")?,
+                b'f' => self.literal(b"alse")?,
+                b'n' => self.literal(b"ull")?,
+                _ => return Err(JsonError::Syntax),
+            }
+            // A value is complete: close what it completes, up to the next
+            // member or element.
+            loop {
+                let object = match self.stack.last() {
+                    None => return Ok(()),
+                    Some(frame) => matches!(frame, Frame::Object { .. }),
+                };
+                match (self.take(), object) {
+                    (Some(b','), true) => {
+                        self.member()?;
+                        continue 'value;
+                    }
+                    (Some(b','), false) => {
+                        self.element()?;
+                        continue 'value;
+                    }
+                    (Some(b'}'), true) => self.close_object(),
+                    (Some(b']'), false) => {
+                        self.stack.pop();
+                    }
+                    _ => return Err(JsonError::Syntax),
+                }
+            }
         }
     }
 
-    /// Scans the next chunk.
-    ///
-    /// # Errors
-    /// The first limit or syntax rule the document breaks.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), JsonError> {
-        let mut i = 0;
-        while let Some(&b) = chunk.get(i) {
-            match self.state {
-                // Fast path: a run of plain, valid UTF-8 inside a string (the
-                // bulk of most documents) is counted and collected at once
-                // instead of byte by byte, and the closing quote that most
-                // often follows is taken with it. A character split by the
-                // chunk's end, or invalid UTF-8, is left to the byte-wise path.
-                State::Str if self.utf8_pending == 0 && self.high_surrogate.is_none() => {
-                    let rest = &chunk[i..];
-                    let (run, ascii) = plain_run(rest);
-                    let run = if ascii {
-                        run
-                    } else {
-                        std::str::from_utf8(&rest[..run]).map_or_else(|e| e.valid_up_to(), str::len)
-                    };
-                    if run > 0 {
-                        self.grow_by(run)?;
-                        self.key_bytes(&rest[..run]);
-                        i += run;
-                        if rest.get(run) == Some(&b'"') {
-                            self.string_end()?;
-                            i += 1;
-                        }
-                        continue;
-                    }
-                }
-                // Fast path: the digits of a number's integer, fraction or
-                // exponent, counted at once.
-                State::Number(NumberPart::Int | NumberPart::Frac | NumberPart::ExpDigits) => {
-                    let digits = chunk[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-                    if digits > 0 {
-                        self.number_grow_by(digits)?;
-                        i += digits;
-                        continue;
-                    }
-                }
-                _ => {}
+    /// The next byte that is not whitespace, consumed.
+    fn take(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.at += 1;
+        Some(b)
+    }
+
+    /// The next byte that is not whitespace, left in place.
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(&b) = self.doc.get(self.at) {
+            if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                return Some(b);
             }
-            self.byte(b)?;
-            i += 1;
+            self.at += 1;
         }
+        None
+    }
+
+    fn open(&mut self, frame: Frame) -> Result<(), JsonError> {
+        if self.stack.len() >= self.limits.max_depth as usize {
+            return Err(JsonError::Depth);
+        }
+        self.stack.push(frame);
         Ok(())
     }
 
-    /// Ends the document.
-    ///
-    /// # Errors
-    /// The document is incomplete (or empty).
-    pub fn finish(&mut self) -> Result<(), JsonError> {
-        if let State::Number(part) = self.state {
-            self.end_number(part)?;
-        }
-        if self.state == State::Done { Ok(()) } else { Err(JsonError::Syntax) }
-    }
-
-    fn byte(&mut self, b: u8) -> Result<(), JsonError> {
-        match self.state {
-            State::Str => self.string_byte(b),
-            State::Escape => self.escape_byte(b),
-            State::Unicode(n) => self.unicode_byte(b, n),
-            State::Number(part) => self.number_byte(b, part),
-            State::Literal(rest, i) => {
-                if rest.get(usize::from(i)) != Some(&b) {
-                    return Err(JsonError::Syntax);
-                }
-                if usize::from(i) + 1 == rest.len() {
-                    self.value_done();
-                } else {
-                    self.state = State::Literal(rest, i + 1);
-                }
-                Ok(())
-            }
-            _ if matches!(b, b' ' | b'\t' | b'\n' | b'\r') => Ok(()),
-            State::Value | State::ArrayStart => {
-                if b == b']' && self.state == State::ArrayStart {
-                    return self.close(false);
-                }
-                self.value_start(b)
-            }
-            State::ObjectStart | State::Key => match b {
-                b'"' => self.key_start(),
-                b'}' if self.state == State::ObjectStart => self.close(true),
-                _ => Err(JsonError::Syntax),
-            },
-            State::Colon if b == b':' => {
-                self.state = State::Value;
-                Ok(())
-            }
-            State::AfterValue => match (b, self.stack.last()) {
-                (b',', Some(Frame::Object { .. })) => {
-                    self.state = State::Key;
-                    Ok(())
-                }
-                (b',', Some(Frame::Array { .. })) => {
-                    self.state = State::Value;
-                    Ok(())
-                }
-                (b'}', Some(Frame::Object { .. })) => self.close(true),
-                (b']', Some(Frame::Array { .. })) => self.close(false),
-                _ => Err(JsonError::Syntax),
-            },
-            State::Colon | State::Done => Err(JsonError::Syntax),
+    fn close_object(&mut self) {
+        if let Some(Frame::Object { keys, .. }) = self.stack.pop() {
+            self.keys.close(&keys);
         }
     }
 
-    /// A value begins with `b`; counts it as an array element where it is one.
-    fn value_start(&mut self, b: u8) -> Result<(), JsonError> {
+    /// The next element of the innermost array begins.
+    fn element(&mut self) -> Result<(), JsonError> {
         if let Some(Frame::Array { len }) = self.stack.last_mut() {
             *len += 1;
             if *len > self.limits.max_array_len {
                 return Err(JsonError::ArrayLength);
             }
         }
-        match b {
-            b'{' | b'[' => {
-                if self.stack.len() >= self.limits.max_depth as usize {
-                    return Err(JsonError::Depth);
-                }
-                if b == b'{' {
-                    self.stack.push(Frame::Object { entries: 0, keys: self.keys.open() });
-                    self.state = State::ObjectStart;
-                } else {
-                    self.stack.push(Frame::Array { len: 0 });
-                    self.state = State::ArrayStart;
-                }
-                Ok(())
-            }
-            b'"' => {
-                self.in_key = false;
-                self.len = 0;
-                self.state = State::Str;
-                Ok(())
-            }
-            b'-' | b'0'..=b'9' => {
-                self.numbers += 1;
-                if self.numbers > self.limits.max_numbers {
-                    return Err(JsonError::NumberCount);
-                }
-                self.len = 1;
-                self.state = State::Number(match b {
-                    b'-' => NumberPart::Minus,
-                    b'0' => NumberPart::Zero,
-                    _ => NumberPart::Int,
-                });
-                Ok(())
-            }
-            b't' => self.literal(b"rue"),
-            b'f' => self.literal(b"alse"),
-            b'n' => self.literal(b"ull"),
-            _ => Err(JsonError::Syntax),
-        }
-    }
-
-    fn literal(&mut self, rest: &'static [u8]) -> Result<(), JsonError> {
-        self.state = State::Literal(rest, 0);
         Ok(())
     }
 
-    fn key_start(&mut self) -> Result<(), JsonError> {
+    /// Reads the next member's key of the innermost object, and its `:`.
+    fn member(&mut self) -> Result<(), JsonError> {
         if let Some(Frame::Object { entries, .. }) = self.stack.last_mut() {
             *entries += 1;
             if *entries > self.limits.max_object_entries {
                 return Err(JsonError::ObjectEntries);
             }
         }
-        self.in_key = true;
-        self.len = 0;
+        if self.take() != Some(b'"') {
+            return Err(JsonError::Syntax);
+        }
+        let start = self.at;
+        let escaped = self.string(self.limits.max_key_len, JsonError::KeyLength)?;
         if self.limits.reject_duplicate_keys {
-            self.keys.start();
+            let written = start..self.at - 1;
+            let key = if escaped {
+                let decoded = self.keys.decoded();
+                let from = decoded.len();
+                decode(&self.doc[written], decoded);
+                Key::Decoded(from..decoded.len())
+            } else {
+                Key::Written(written)
+            };
+            if let Some(Frame::Object { keys, .. }) = self.stack.last_mut()
+                && self.keys.end(self.doc, key, keys)
+            {
+                return Err(JsonError::DuplicateKey);
+            }
         }
-        self.state = State::Str;
-        Ok(())
+        if self.take() == Some(b':') { Ok(()) } else { Err(JsonError::Syntax) }
     }
 
-    fn close(&mut self, object: bool) -> Result<(), JsonError> {
-        match self.stack.pop() {
-            Some(Frame::Object { keys, .. }) if object => self.keys.close(&keys),
-            Some(Frame::Array { .. }) if !object => {}
-            _ => return Err(JsonError::Syntax),
+    /// Reads a string after its opening quote, at most `max` bytes as
+    /// written; whether it has escapes.
+    #[inline(always)]
+    fn string(&mut self, max: u32, too_long: JsonError) -> Result<bool, JsonError> {
+        let start = self.at;
+        let mut escaped = false;
+        loop {
+            let rest = &self.doc[self.at..];
+            let (run, ascii) = plain_run(rest);
+            // A run stops before an ASCII byte or at the end, never inside a character.
+            if !ascii && std::str::from_utf8(&rest[..run]).is_err() {
+                return Err(JsonError::Utf8);
+            }
+            self.at += run;
+            if self.at - start > max as usize {
+                return Err(too_long);
+            }
+            match rest.get(run) {
+                Some(b'"') => {
+                    self.at += 1;
+                    return Ok(escaped);
+                }
+                Some(b'\\') => {
+                    self.escape()?;
+                    escaped = true;
+                }
+                _ => return Err(JsonError::Syntax),
+            }
+            if self.at - start > max as usize {
+                return Err(too_long);
+            }
         }
-        self.value_done();
-        Ok(())
     }
 
-    fn value_done(&mut self) {
-        self.state = if self.stack.is_empty() { State::Done } else { State::AfterValue };
+    /// Reads one escape sequence, at its backslash.
+    fn escape(&mut self) -> Result<(), JsonError> {
+        match self.doc.get(self.at + 1) {
+            Some(b'u') => self.unicode_escape(),
+            Some(&b) if short_escape(b).is_some() => {
+                self.at += 2;
+                Ok(())
+            }
+            _ => Err(JsonError::Syntax),
+        }
     }
 
-    /// Counts one byte of the current string against its limit.
-    fn grow(&mut self) -> Result<(), JsonError> {
-        self.grow_by(1)
-    }
-
-    /// Counts `n` bytes of the current string against its limit.
-    fn grow_by(&mut self, n: usize) -> Result<(), JsonError> {
-        self.len = self.len.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        match self.in_key {
-            true if self.len > self.limits.max_key_len => Err(JsonError::KeyLength),
-            false if self.len > self.limits.max_string_len => Err(JsonError::StringLength),
+    /// Reads `\uXXXX` (a surrogate pair as two), at its backslash.
+    fn unicode_escape(&mut self) -> Result<(), JsonError> {
+        let unit = self.hex_escape()?;
+        match unit {
+            0xD800..=0xDBFF => {
+                if self.doc.get(self.at..self.at + 2) != Some(b"\\u") {
+                    return Err(JsonError::Utf8);
+                }
+                if !(0xDC00..=0xDFFF).contains(&self.hex_escape()?) {
+                    return Err(JsonError::Utf8);
+                }
+                Ok(())
+            }
+            0xDC00..=0xDFFF => Err(JsonError::Utf8),
             _ => Ok(()),
         }
     }
 
-    /// Whether the string being read is a key whose bytes `keys` collects.
-    fn collects_key(&self) -> bool {
-        self.in_key && self.limits.reject_duplicate_keys
+    /// The unit of the `\u` escape at `at`, which it passes.
+    fn hex_escape(&mut self) -> Result<u16, JsonError> {
+        let unit = self.doc.get(self.at + 2..).and_then(hex4).ok_or(JsonError::Syntax)?;
+        self.at += 6;
+        Ok(unit)
     }
 
-    /// The next decoded bytes of the current string, kept if it is a key.
-    fn key_bytes(&mut self, bytes: &[u8]) {
-        if self.collects_key() {
-            self.keys.push(bytes);
+    /// Reads a number after its first character (RFC 8259 §6).
+    fn number(&mut self) -> Result<(), JsonError> {
+        self.numbers += 1;
+        if self.numbers > self.limits.max_numbers {
+            return Err(JsonError::NumberCount);
         }
-    }
-
-    fn string_byte(&mut self, b: u8) -> Result<(), JsonError> {
-        if self.high_surrogate.is_some() && b != b'\\' {
-            return Err(JsonError::Utf8);
+        let start = self.at - 1;
+        let int = if self.doc[start] == b'-' { self.digits() } else { 1 + self.digits() };
+        // No leading zeros: a zero integer part is that one digit.
+        let leading_zero = self.doc.get(self.at - int) == Some(&b'0');
+        let mut ok = int == 1 || (int > 1 && !leading_zero);
+        if self.doc.get(self.at) == Some(&b'.') {
+            self.at += 1;
+            ok &= self.digits() > 0;
         }
-        if self.utf8_pending > 0 {
-            let (lo, hi) = self.utf8_next;
-            if b < lo || b > hi {
-                return Err(JsonError::Utf8);
+        if matches!(self.doc.get(self.at), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.doc.get(self.at), Some(b'+' | b'-')) {
+                self.at += 1;
             }
-            self.utf8_pending -= 1;
-            self.utf8_next = (0x80, 0xBF);
-            self.key_bytes(&[b]);
-            return self.grow();
+            ok &= self.digits() > 0;
         }
-        match b {
-            b'"' => self.string_end(),
-            b'\\' => {
-                self.state = State::Escape;
-                self.grow()
-            }
-            0x00..=0x1F => Err(JsonError::Syntax),
-            0x20..=0x7F => {
-                self.key_bytes(&[b]);
-                self.grow()
-            }
-            _ => {
-                // RFC 3629 §4: the lead byte fixes how many continuation bytes
-                // follow and the range of the first one (no overlongs, no surrogates).
-                let (pending, next) = match b {
-                    0xC2..=0xDF => (1, (0x80, 0xBF)),
-                    0xE0 => (2, (0xA0, 0xBF)),
-                    0xE1..=0xEC | 0xEE..=0xEF => (2, (0x80, 0xBF)),
-                    0xED => (2, (0x80, 0x9F)),
-                    0xF0 => (3, (0x90, 0xBF)),
-                    0xF1..=0xF3 => (3, (0x80, 0xBF)),
-                    0xF4 => (3, (0x80, 0x8F)),
-                    _ => return Err(JsonError::Utf8),
-                };
-                self.utf8_pending = pending;
-                self.utf8_next = next;
-                self.key_bytes(&[b]);
-                self.grow()
-            }
+        if self.at - start > self.limits.max_number_len as usize {
+            Err(JsonError::NumberLength)
+        } else if ok {
+            Ok(())
+        } else {
+            Err(JsonError::Syntax)
         }
     }
 
-    fn string_end(&mut self) -> Result<(), JsonError> {
-        if !self.in_key {
-            self.value_done();
-            return Ok(());
+    /// Passes a run of digits; how many.
+    fn digits(&mut self) -> usize {
+        let n = self.doc[self.at..].iter().take_while(|c| c.is_ascii_digit()).count();
+        self.at += n;
+        n
+    }
+
+    /// Reads the rest of `true`, `false` or `null`.
+    fn literal(&mut self, rest: &[u8]) -> Result<(), JsonError> {
+        if self.doc.get(self.at..self.at + rest.len()) != Some(rest) {
+            return Err(JsonError::Syntax);
         }
-        if self.limits.reject_duplicate_keys
-            && let Some(Frame::Object { keys, .. }) = self.stack.last_mut()
-            && self.keys.end(keys)
-        {
-            return Err(JsonError::DuplicateKey);
-        }
-        self.state = State::Colon;
+        self.at += rest.len();
         Ok(())
     }
+}
 
-    fn escape_byte(&mut self, b: u8) -> Result<(), JsonError> {
-        let decoded = match b {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0C,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                self.unicode = 0;
-                self.state = State::Unicode(0);
-                return self.grow();
-            }
-            _ => return Err(JsonError::Syntax),
-        };
-        if self.high_surrogate.is_some() {
-            return Err(JsonError::Utf8);
-        }
-        self.key_bytes(&[decoded]);
-        self.state = State::Str;
-        self.grow()
-    }
+/// The byte a one-letter escape (`\n`, `\"`, ...) stands for.
+fn short_escape(letter: u8) -> Option<u8> {
+    Some(match letter {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'/' => b'/',
+        b'b' => 0x08,
+        b'f' => 0x0C,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        _ => return None,
+    })
+}
 
-    fn unicode_byte(&mut self, b: u8, n: u8) -> Result<(), JsonError> {
+/// The UTF-16 unit of the first four bytes as hex digits.
+fn hex4(digits: &[u8]) -> Option<u16> {
+    digits.get(..4)?.iter().try_fold(0u16, |unit, &b| {
         let digit = match b {
             b'0'..=b'9' => b - b'0',
             b'a'..=b'f' => b - b'a' + 10,
             b'A'..=b'F' => b - b'A' + 10,
-            _ => return Err(JsonError::Syntax),
+            _ => return None,
         };
-        self.unicode = self.unicode << 4 | u16::from(digit);
-        self.grow()?;
-        if n < 3 {
-            self.state = State::Unicode(n + 1);
-            return Ok(());
-        }
-        self.state = State::Str;
-        let unit = self.unicode;
-        match (self.high_surrogate.take(), unit) {
-            (None, 0xD800..=0xDBFF) => self.high_surrogate = Some(unit),
-            (None, 0xDC00..=0xDFFF) | (Some(_), 0x0000..=0xDBFF | 0xE000..=0xFFFF) => return Err(JsonError::Utf8),
-            (Some(high), low) => {
-                let c = 0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
-                let mut buf = [0u8; 4];
-                let c = char::from_u32(c).ok_or(JsonError::Utf8)?;
-                self.key_bytes(c.encode_utf8(&mut buf).as_bytes());
-            }
-            (None, unit) => {
-                let mut buf = [0u8; 4];
-                let c = char::from_u32(u32::from(unit)).ok_or(JsonError::Utf8)?;
-                self.key_bytes(c.encode_utf8(&mut buf).as_bytes());
-            }
-        }
-        Ok(())
-    }
+        Some(unit << 4 | u16::from(digit))
+    })
+}
 
-    fn number_byte(&mut self, b: u8, part: NumberPart) -> Result<(), JsonError> {
-        use NumberPart as P;
-        let next = match (part, b) {
-            (P::Minus, b'0') => P::Zero,
-            (P::Minus, b'1'..=b'9') | (P::Int, b'0'..=b'9') => P::Int,
-            (P::Zero | P::Int, b'.') => P::Dot,
-            (P::Dot | P::Frac, b'0'..=b'9') => P::Frac,
-            (P::Zero | P::Int | P::Frac, b'e' | b'E') => P::Exp,
-            (P::Exp, b'+' | b'-') => P::ExpSign,
-            (P::Exp | P::ExpSign | P::ExpDigits, b'0'..=b'9') => P::ExpDigits,
-            _ => {
-                self.end_number(part)?;
-                return self.byte(b);
-            }
+/// Appends the decoded bytes of a checked string's contents (between its
+/// quotes) to `out`.
+fn decode(written: &[u8], out: &mut Vec<u8>) {
+    let mut rest = written;
+    while let Some(at) = memchr::memchr(b'\\', rest) {
+        out.extend_from_slice(&rest[..at]);
+        let escape = &rest[at + 1..];
+        let Some(unit) = escape.strip_prefix(b"u").and_then(hex4) else {
+            out.push(escape.first().copied().and_then(short_escape).unwrap_or(b'?'));
+            rest = escape.get(1..).unwrap_or_default();
+            continue;
         };
-        self.number_grow_by(1)?;
-        self.state = State::Number(next);
-        Ok(())
+        let (c, used) = match escape.get(7..).and_then(hex4) {
+            Some(low) if (0xD800..=0xDBFF).contains(&unit) && (0xDC00..=0xDFFF).contains(&low) => {
+                (0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00), 11)
+            }
+            _ => (u32::from(unit), 5),
+        };
+        let c = char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER);
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        rest = escape.get(used..).unwrap_or_default();
     }
-
-    /// Counts `n` characters of the current number against its limit.
-    fn number_grow_by(&mut self, n: usize) -> Result<(), JsonError> {
-        self.len = self.len.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        if self.len > self.limits.max_number_len {
-            return Err(JsonError::NumberLength);
-        }
-        Ok(())
-    }
-
-    fn end_number(&mut self, part: NumberPart) -> Result<(), JsonError> {
-        if matches!(part, NumberPart::Minus | NumberPart::Dot | NumberPart::Exp | NumberPart::ExpSign) {
-            return Err(JsonError::Syntax);
-        }
-        self.value_done();
-        Ok(())
-    }
+    out.extend_from_slice(rest);
 }
 
 /// How many leading bytes of `bytes` a string can take without a closer
@@ -609,29 +483,12 @@ fn plain_run(bytes: &[u8]) -> (usize, bool) {
     (done + tail, ascii)
 }
 
-/// Scans a whole document at once.
-///
-/// # Errors
-/// As [`JsonScanner::feed`] and [`JsonScanner::finish`].
-pub fn scan(doc: &[u8], limits: JsonLimits) -> Result<(), JsonError> {
-    let mut scanner = JsonScanner::new(limits);
-    scanner.feed(doc)?;
-    scanner.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ok(doc: &str) {
         assert_eq!(scan(doc.as_bytes(), JsonLimits::default()), Ok(()), "{doc}");
-        // Any chunking gives the same answer.
-        for split in 0..doc.len() {
-            let mut s = JsonScanner::new(JsonLimits::default());
-            s.feed(&doc.as_bytes()[..split]).unwrap();
-            s.feed(&doc.as_bytes()[split..]).unwrap();
-            assert_eq!(s.finish(), Ok(()), "{doc} split at {split}");
-        }
     }
 
     fn err(doc: &[u8], limits: JsonLimits, expected: JsonError) {
@@ -690,16 +547,16 @@ mod tests {
             max_numbers: 4,
             ..JsonLimits::default()
         };
-        err(br#"{"a":1,"b":2,"c":3}"#, limits.clone(), JsonError::ObjectEntries);
-        err(b"[1,2,3,4]", limits.clone(), JsonError::ArrayLength);
-        err(br#"["abcde"]"#, limits.clone(), JsonError::StringLength);
-        err(br#"{"abc":1}"#, limits.clone(), JsonError::KeyLength);
-        err(b"[123456]", limits.clone(), JsonError::NumberLength);
+        err(br#"{"a":1,"b":2,"c":3}"#, limits, JsonError::ObjectEntries);
+        err(b"[1,2,3,4]", limits, JsonError::ArrayLength);
+        err(br#"["abcde"]"#, limits, JsonError::StringLength);
+        err(br#"{"abc":1}"#, limits, JsonError::KeyLength);
+        err(b"[123456]", limits, JsonError::NumberLength);
         err(b"[[1,2],[3],[4,5]]", limits, JsonError::NumberCount);
     }
 
     #[test]
-    fn number_length_counts_every_part_however_the_body_is_cut() {
+    fn number_length_counts_every_part() {
         let limits = JsonLimits { max_number_len: 6, ..JsonLimits::default() };
         for (doc, expected) in [
             ("[123456]", Ok(())),
@@ -709,11 +566,17 @@ mod tests {
             ("[0.1234]", Ok(())),
             ("[0.12345]", Err(JsonError::NumberLength)),
         ] {
-            for split in 0..=doc.len() {
-                let mut s = JsonScanner::new(limits.clone());
-                let result = s.feed(&doc.as_bytes()[..split]).and_then(|()| s.feed(&doc.as_bytes()[split..]));
-                assert_eq!(result.and_then(|()| s.finish()), expected, "{doc} split at {split}");
-            }
+            assert_eq!(scan(doc.as_bytes(), limits), expected, "{doc}");
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_a_document_is_refused_without_panic() {
+        let doc = r#"{"a":[1,-2.5e+3,true,false,null,"x\u00e9\ud83d\ude00\n"],"b":{"c":"é"}}"#;
+        ok(doc);
+        for end in 0..doc.len() {
+            let prefix = &doc.as_bytes()[..end];
+            assert!(scan(prefix, JsonLimits::default()).is_err(), "{}", String::from_utf8_lossy(prefix));
         }
     }
 
@@ -721,6 +584,10 @@ mod tests {
     fn duplicate_keys_are_refused_even_when_escaped() {
         err(br#"{"role":"user","role":"admin"}"#, JsonLimits::default(), JsonError::DuplicateKey);
         err(br#"{"role":1,"\u0072ole":2}"#, JsonLimits::default(), JsonError::DuplicateKey);
+        err(r#"{"\ud83d\ude00":1,"😀":2}"#.as_bytes(), JsonLimits::default(), JsonError::DuplicateKey);
+        err(br#"{"a\nb":1,"a\u000Ab":2}"#, JsonLimits::default(), JsonError::DuplicateKey);
+        err(br#"{"\"\\\/":1,"\u0022\u005c/":2}"#, JsonLimits::default(), JsonError::DuplicateKey);
+        ok(r#"{"\ud83d\ude00":1,"\ud83d\ude01":2,"a\nb":3,"a\u000bb":4}"#);
         ok(r#"{"a":{"a":1},"b":{"a":2}}"#);
     }
 

@@ -6,7 +6,7 @@ use http::request::Parts;
 use http::{Method, StatusCode, Version};
 use portcullis_core::{BodyInspector, Ctx, Deny, Policy, Step, Verdict};
 
-use crate::json::{JsonLimits, JsonScanner};
+use crate::json::{JsonLimits, scan as scan_json};
 use crate::media::{MediaType, accepted};
 use crate::xml::{XmlLimits, scan as scan_xml};
 
@@ -95,7 +95,7 @@ impl Policy for ContentTypePolicy {
     fn body_inspector(&self, req: &Parts, _cx: &Ctx) -> Option<Box<dyn BodyInspector>> {
         let media = declared_body(req)?;
         if self.syntax.json && media.is_json() {
-            return Some(Box::new(JsonInspector::new(JsonLimits::syntax_only())));
+            return Some(Box::new(JsonInspector { limits: JsonLimits::syntax_only() }));
         }
         if self.syntax.xml && media.is_xml() {
             return Some(Box::new(XmlInspector { limits: XmlLimits::syntax_only() }));
@@ -157,7 +157,7 @@ impl Policy for JsonThreatPolicy {
     fn body_inspector(&self, req: &Parts, _cx: &Ctx) -> Option<Box<dyn BodyInspector>> {
         declared_body(req)
             .filter(MediaType::is_json)
-            .map(|_| Box::new(JsonInspector::new(self.limits.clone())) as Box<dyn BodyInspector>)
+            .map(|_| Box::new(JsonInspector { limits: self.limits }) as Box<dyn BodyInspector>)
     }
 }
 
@@ -186,22 +186,18 @@ impl Policy for XmlThreatPolicy {
     }
 }
 
-/// Streams chunks through a [`JsonScanner`].
-struct JsonInspector(JsonScanner);
-
-impl JsonInspector {
-    fn new(limits: JsonLimits) -> Self {
-        Self(JsonScanner::new(limits))
-    }
+/// Checks the whole JSON body once it is in.
+struct JsonInspector {
+    limits: JsonLimits,
 }
 
 impl BodyInspector for JsonInspector {
-    fn feed(&mut self, chunk: &[u8]) -> Result<(), Deny> {
-        self.0.feed(chunk).map_err(|e| Deny::new(StatusCode::BAD_REQUEST, e.reason()))
+    fn feed(&mut self, _chunk: &[u8]) -> Result<(), Deny> {
+        Ok(())
     }
 
-    fn finish(&mut self, _body: &[u8]) -> Result<(), Deny> {
-        self.0.finish().map_err(|e| Deny::new(StatusCode::BAD_REQUEST, e.reason()))
+    fn finish(&mut self, body: &[u8]) -> Result<(), Deny> {
+        scan_json(body, self.limits).map_err(|e| Deny::new(StatusCode::BAD_REQUEST, e.reason()))
     }
 }
 

@@ -1,35 +1,45 @@
-//! Duplicate-key detection for the JSON scanner: the decoded keys of every
-//! open object. An object's first [`SMALL`] keys are compared as bytes (no
-//! hashing, and no allocation once the buffers have grown); past that, the
-//! object keeps a set of keyed 64-bit hashes of its keys instead, so a
-//! large object costs linear time, not quadratic, and at most `SMALL` keys
-//! per open object are held as bytes.
+//! Duplicate-key detection for the JSON checker: the keys of every open
+//! object. A key without escapes is held as where it stands in the
+//! document (no copy); one with escapes is decoded once into a side buffer,
+//! since keys are equal when their decoded bytes are. An object's first
+//! [`SMALL`] keys are compared as bytes (no hashing, and no allocation once
+//! the buffers have grown); past that, the object keeps a set of keyed
+//! 64-bit hashes of its keys instead, so a large object costs linear time,
+//! not quadratic, and at most `SMALL` keys per open object are held.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
+use std::ops::Range;
 
 use portcullis_core::prehashed::BuildPrehashed;
 
-/// Keys an object holds as bytes before it switches to hashes.
+/// Keys an object holds before it switches to hashes.
 const SMALL: usize = 16;
 
-/// The keys of the open objects, innermost last, and the key being read.
+/// Where a key's decoded bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Key {
+    /// In the document, as written (it has no escapes).
+    Written(Range<usize>),
+    /// In [`OpenKeys::decoded`], the last bytes pushed there.
+    Decoded(Range<usize>),
+}
+
+/// The keys of the open objects, innermost last.
 #[derive(Debug, Default)]
 pub(super) struct OpenKeys {
-    /// The decoded bytes of the held keys, then of the key being read.
-    bytes: Vec<u8>,
-    /// Where each held key ends in `bytes`, and its [`tag`].
-    ends: Vec<(usize, u64)>,
-    /// Where the key being read starts in `bytes`.
-    current: usize,
+    /// Each held key, and its [`tag`].
+    held: Vec<(Key, u64)>,
+    /// The decoded bytes of held keys that have escapes.
+    decoded: Vec<u8>,
     seed: RandomState,
 }
 
 /// One open object's share of [`OpenKeys`].
 #[derive(Debug)]
 pub(super) struct ObjectKeys {
-    bytes_from: usize,
     first: usize,
+    decoded_from: usize,
     /// Keyed hashes of every key, once the object has more than `SMALL`.
     large: Option<HashSet<u64, BuildPrehashed>>,
 }
@@ -37,51 +47,52 @@ pub(super) struct ObjectKeys {
 impl OpenKeys {
     /// An object opens.
     pub(super) fn open(&self) -> ObjectKeys {
-        ObjectKeys { bytes_from: self.bytes.len(), first: self.ends.len(), large: None }
+        ObjectKeys { first: self.held.len(), decoded_from: self.decoded.len(), large: None }
     }
 
     /// `object` closes (or switches to hashes): its keys are let go.
     pub(super) fn close(&mut self, object: &ObjectKeys) {
-        self.bytes.truncate(object.bytes_from);
-        self.ends.truncate(object.first);
+        self.held.truncate(object.first);
+        self.decoded.truncate(object.decoded_from);
     }
 
-    /// A key begins.
-    pub(super) fn start(&mut self) {
-        self.current = self.bytes.len();
+    /// Where a key with escapes is decoded to, before [`OpenKeys::end`]
+    /// takes it as [`Key::Decoded`] from the length it had.
+    pub(super) fn decoded(&mut self) -> &mut Vec<u8> {
+        &mut self.decoded
     }
 
-    /// The next decoded bytes of the key being read.
-    pub(super) fn push(&mut self, bytes: &[u8]) {
-        self.bytes.extend_from_slice(bytes);
+    /// The bytes of `key` in `doc`.
+    fn bytes<'a>(&'a self, doc: &'a [u8], key: &Key) -> &'a [u8] {
+        match key {
+            Key::Written(range) => &doc[range.clone()],
+            Key::Decoded(range) => &self.decoded[range.clone()],
+        }
     }
 
-    /// The key being read is complete: whether `object` already has it.
-    pub(super) fn end(&mut self, object: &mut ObjectKeys) -> bool {
-        let start = self.current;
+    /// Adds the next key of `object`: whether `object` already has it.
+    pub(super) fn end(&mut self, doc: &[u8], key: Key, object: &mut ObjectKeys) -> bool {
+        let bytes = self.bytes(doc, &key);
         if let Some(hashes) = &mut object.large {
-            let hash = self.seed.hash_one(&self.bytes[start..]);
-            self.bytes.truncate(start);
+            let hash = self.seed.hash_one(bytes);
+            if let Key::Decoded(range) = key {
+                self.decoded.truncate(range.start);
+            }
             return !hashes.insert(hash);
         }
-        let key = &self.bytes[start..];
-        let key_tag = tag(key);
-        let mut from = object.bytes_from;
-        for &(end, held) in &self.ends[object.first..] {
-            if held == key_tag && &self.bytes[from..end] == key {
-                return true;
-            }
-            from = end;
+        let key_tag = tag(bytes);
+        let repeated = self.held[object.first..]
+            .iter()
+            .any(|(held, held_tag)| *held_tag == key_tag && self.bytes(doc, held) == bytes);
+        if repeated {
+            return true;
         }
-        self.ends.push((self.bytes.len(), key_tag));
-        if self.ends.len() - object.first > SMALL {
-            let mut hashes = HashSet::with_capacity_and_hasher(4 * SMALL, BuildPrehashed::default());
-            let mut from = object.bytes_from;
-            for &(end, _) in &self.ends[object.first..] {
-                hashes.insert(self.seed.hash_one(&self.bytes[from..end]));
-                from = end;
-            }
-            object.large = Some(hashes);
+        self.held.push((key, key_tag));
+        if self.held.len() - object.first > SMALL {
+            let hashes = self.held[object.first..].iter().map(|(held, _)| self.seed.hash_one(self.bytes(doc, held)));
+            let mut large = HashSet::with_capacity_and_hasher(4 * SMALL, BuildPrehashed::default());
+            large.extend(hashes);
+            object.large = Some(large);
             self.close(object);
         }
         false
@@ -102,17 +113,25 @@ fn tag(key: &[u8]) -> u64 {
 mod tests {
     use super::*;
 
+    /// A document of `keys` one after another, and where each stands.
+    fn written(keys: &[&[u8]]) -> (Vec<u8>, Vec<Key>) {
+        let mut doc = Vec::new();
+        let spans = keys
+            .iter()
+            .map(|key| {
+                doc.extend_from_slice(key);
+                Key::Written(doc.len() - key.len()..doc.len())
+            })
+            .collect();
+        (doc, spans)
+    }
+
     /// Reads `keys` into one object; the index of the first duplicate.
     fn first_duplicate(keys: &[&[u8]]) -> Option<usize> {
+        let (doc, spans) = written(keys);
         let mut open = OpenKeys::default();
         let mut object = open.open();
-        keys.iter().position(|key| {
-            open.start();
-            for byte in *key {
-                open.push(&[*byte]);
-            }
-            open.end(&mut object)
-        })
+        spans.into_iter().position(|key| open.end(&doc, key, &mut object))
     }
 
     #[test]
@@ -131,22 +150,32 @@ mod tests {
     }
 
     #[test]
-    fn a_large_object_holds_no_key_bytes() {
+    fn a_decoded_key_equals_the_same_key_written() {
+        let (doc, spans) = written(&[b"role", b"name"]);
+        let mut open = OpenKeys::default();
+        let mut object = open.open();
+        for key in spans {
+            assert!(!open.end(&doc, key, &mut object));
+        }
+        let from = open.decoded().len();
+        open.decoded().extend_from_slice(b"role");
+        let again = Key::Decoded(from..open.decoded().len());
+        assert!(open.end(&doc, again, &mut object));
+    }
+
+    #[test]
+    fn a_large_object_holds_no_keys() {
+        let many: Vec<Vec<u8>> = (0..1000).map(|i: u32| i.to_string().into_bytes()).collect();
+        let (doc, spans) = written(&many.iter().map(Vec::as_slice).collect::<Vec<_>>());
         let mut open = OpenKeys::default();
         let mut outer = open.open();
-        for i in 0..1000u32 {
-            open.start();
-            open.push(i.to_string().as_bytes());
-            assert!(!open.end(&mut outer));
+        for key in spans {
+            assert!(!open.end(&doc, key, &mut outer));
         }
-        assert!(open.bytes.is_empty() && open.ends.is_empty());
+        assert!(open.held.is_empty() && open.decoded.is_empty());
         let mut inner = open.open();
-        open.start();
-        open.push(b"x");
-        assert!(!open.end(&mut inner));
+        assert!(!open.end(&doc, Key::Written(0..1), &mut inner));
         open.close(&inner);
-        open.start();
-        open.push(b"7");
-        assert!(open.end(&mut outer), "the outer object's keys survive an inner object");
+        assert!(open.end(&doc, Key::Written(7..8), &mut outer), "the outer object's keys survive an inner object");
     }
 }
