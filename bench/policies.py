@@ -53,7 +53,7 @@ SCENARIOS: dict[str, tuple[str, str, str | None, str | None]] = {
 _BODY = [("request body: `buffer_and_inspect`", ("buffer_and_inspect",))]
 PROFILE: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "post_none_json": _BODY,
-    "post_json_limits": _BODY + [("JSON scanner: `JsonScanner::feed`", ("JsonScanner", "feed"))],
+    "post_json_limits": _BODY + [("JSON checker: `json::scan`", ("json::scan",))],
     "post_json_openapi": _BODY + [("OpenAPI: `OpenApiPolicy`", ("OpenApiPolicy",))],
     "post_xml_limits": _BODY + [("XML scanner: `xml::scan`", ("xml", "scan"))],
     "get_rate_limited": [("rate_limit policy: `RateLimitPolicy`", ("RateLimitPolicy",))],

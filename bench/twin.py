@@ -162,6 +162,8 @@ def run_rounds(args, pairs: list[tuple[str, str]], twins: tuple[B.Server, B.Serv
                swap: bool = True) -> None:
     """args.twin rounds of every (scenario, baseline) pair, the order rotated every round; appends to `runs`
     as it goes. Raises KeyboardInterrupt when args.max_seconds have passed or a twin exited."""
+    if not pairs:
+        raise SystemExit("twin: nothing to compare: SCENARIOS must name each scenario's baseline too")
     total, n = len(pairs) * args.twin, 0
     for rnd in range(args.twin):
         k = rnd % len(pairs)

@@ -40,6 +40,9 @@ pub(super) struct OpenKeys {
 pub(super) struct ObjectKeys {
     first: usize,
     decoded_from: usize,
+    /// One bit per held key, picked by its tag: a key whose bit is clear is
+    /// new without a comparison.
+    seen: u64,
     /// Keyed hashes of every key, once the object has more than `SMALL`.
     large: Option<HashSet<u64, BuildPrehashed>>,
 }
@@ -47,7 +50,7 @@ pub(super) struct ObjectKeys {
 impl OpenKeys {
     /// An object opens.
     pub(super) fn open(&self) -> ObjectKeys {
-        ObjectKeys { first: self.held.len(), decoded_from: self.decoded.len(), large: None }
+        ObjectKeys { first: self.held.len(), decoded_from: self.decoded.len(), seen: 0, large: None }
     }
 
     /// `object` closes (or switches to hashes): its keys are let go.
@@ -81,12 +84,15 @@ impl OpenKeys {
             return !hashes.insert(hash);
         }
         let key_tag = tag(bytes);
-        let repeated = self.held[object.first..]
-            .iter()
-            .any(|(held, held_tag)| *held_tag == key_tag && self.bytes(doc, held) == bytes);
-        if repeated {
+        let bit = 1 << (key_tag.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
+        if object.seen & bit != 0
+            && self.held[object.first..]
+                .iter()
+                .any(|(held, held_tag)| *held_tag == key_tag && self.bytes(doc, held) == bytes)
+        {
             return true;
         }
+        object.seen |= bit;
         self.held.push((key, key_tag));
         if self.held.len() - object.first > SMALL {
             let hashes = self.held[object.first..].iter().map(|(held, _)| self.seed.hash_one(self.bytes(doc, held)));
@@ -99,14 +105,23 @@ impl OpenKeys {
     }
 }
 
-/// A key's length and first eight bytes in one word: keys with different
-/// tags differ, so most comparisons cost one integer compare. Equal tags
-/// (which a client can arrange) only mean the bytes are compared.
+/// A key's length and up to eight of its bytes in one word (the first
+/// eight; of a shorter key, its first and last four or its first, middle
+/// and last byte, read without a copy): keys with different tags differ, so
+/// most comparisons cost one integer compare. Equal tags (which a client
+/// can arrange) only mean the bytes are compared.
 fn tag(key: &[u8]) -> u64 {
-    let mut first = [0u8; 8];
-    let n = key.len().min(8);
-    first[..n].copy_from_slice(&key[..n]);
-    u64::from_le_bytes(first) ^ u64::try_from(key.len()).unwrap_or(u64::MAX).rotate_right(8)
+    let len = key.len();
+    let bytes = if let Some(first) = key.first_chunk::<8>() {
+        u64::from_le_bytes(*first)
+    } else if let (Some(first), Some(last)) = (key.first_chunk::<4>(), key.last_chunk::<4>()) {
+        u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << 32
+    } else if let (Some(&first), Some(&last)) = (key.first(), key.last()) {
+        u64::from(first) | u64::from(key[len / 2]) << 8 | u64::from(last) << 16
+    } else {
+        0
+    };
+    bytes ^ u64::try_from(len).unwrap_or(u64::MAX).rotate_right(8)
 }
 
 #[cfg(test)]
