@@ -154,6 +154,10 @@ mod tests {
         assert_eq!(first_duplicate(&[b"a", b"ab", b"b", b""]), None);
         assert_eq!(first_duplicate(&[b"a", b"ab", b"", b"ab"]), Some(3));
         assert_eq!(first_duplicate(&[b"", b""]), Some(1));
+        // Tags that collide (same length, same sampled bytes) fall back to the bytes.
+        assert_eq!(first_duplicate(&[b"abcdefgh1", b"abcdefgh2", b"abcdefgh3"]), None);
+        assert_eq!(first_duplicate(&[b"abcdefgh1", b"abcdefgh2", b"abcdefgh1"]), Some(2));
+        assert_eq!(first_duplicate(&[b"abcde", b"abXde", b"abcdf", b"abXde"]), Some(3));
         let many: Vec<Vec<u8>> = (0..200).map(|i: u32| i.to_string().into_bytes()).collect();
         let mut keys: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
         assert_eq!(first_duplicate(&keys), None);
