@@ -126,7 +126,6 @@ fn too_long(len: usize, max: u32) -> bool {
 /// # Errors
 /// The first rule the document breaks.
 pub fn scan(doc: &[u8], limits: &XmlLimits) -> Result<(), XmlError> {
-    let text = std::str::from_utf8(doc).map_err(|_| XmlError::Utf8)?;
     // Markup declarations in any spelling (`<!DOCTYPE`, `<!doctype`,
     // `<!ENTITY` …) are refused before parsing: only comments and CDATA may
     // start with `<!`. Lenient parsers differ on case; this does not.
@@ -139,14 +138,21 @@ pub fn scan(doc: &[u8], limits: &XmlLimits) -> Result<(), XmlError> {
     if declarations {
         return Err(XmlError::Dtd);
     }
-    let mut reader = Reader::from_str(text);
+    // quick-xml checks UTF-8 in every piece it reads (its `from_str` reads
+    // the same bytes with the same checks), so the document is not checked
+    // whole beforehand: that was a second pass over every byte.
+    let mut reader = Reader::from_reader(doc);
     let config = reader.config_mut();
     config.check_end_names = true;
     config.check_comments = true;
     config.trim_text(false);
     let (mut depth, mut elements, mut namespaces, mut roots) = (0u32, 0u32, 0u32, 0u32);
     loop {
-        match reader.read_event().map_err(|_| XmlError::Syntax)? {
+        let event = reader.read_event().map_err(|e| match e {
+            quick_xml::Error::Encoding(_) => XmlError::Utf8,
+            _ => XmlError::Syntax,
+        })?;
+        match event {
             Event::Start(e) => {
                 if depth == 0 {
                     roots += 1;
@@ -295,7 +301,19 @@ mod tests {
         for doc in ["", "<a>", "<a></b>", "<a/><b/>", "text", "<a b=1/>", "<a b=\"1\" b=\"2\"/>", "<a/>junk"] {
             assert_eq!(check(doc), Err(XmlError::Syntax), "{doc}");
         }
-        assert_eq!(scan(b"<a>\xff</a>", &XmlLimits::default()), Err(XmlError::Utf8));
+        // Bytes that are not UTF-8 are refused wherever they stand.
+        for doc in [
+            &b"<a>\xff</a>"[..],
+            b"<a b=\"\xc3\x28\"/>",
+            b"<a\xe2\x82/>",
+            b"<a><!-- \xed\xa0\x80 --></a>",
+            b"<a><![CDATA[\xf8]]></a>",
+            b"<a/>\n\xff",
+            b"<?xml version=\"1.0\" encoding=\"\xff\"?><a/>",
+            b"<a>x</a\xff>",
+        ] {
+            assert_eq!(scan(doc, &XmlLimits::default()), Err(XmlError::Utf8), "{}", String::from_utf8_lossy(doc));
+        }
     }
 
     #[test]
