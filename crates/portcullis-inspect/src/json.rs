@@ -296,6 +296,7 @@ impl Checker<'_> {
                 return Err(JsonError::Utf8);
             }
             self.at += run;
+            // Checked once a run: an escape's bytes count in the next one.
             if self.at - start > max as usize {
                 return Err(too_long);
             }
@@ -309,9 +310,6 @@ impl Checker<'_> {
                     escaped = true;
                 }
                 _ => return Err(JsonError::Syntax),
-            }
-            if self.at - start > max as usize {
-                return Err(too_long);
             }
         }
     }
