@@ -331,23 +331,8 @@ def preflight(access_log: Path, creds: dict[str, str], bad: dict[str, str]) -> t
     ]
     for what, path, cred, hdrs in negative:
         checks.append({"what": what, "path": path, "cred": cred, "expect": 401, "send": (path, hdrs)})
-    ok_all = True
-    for c in checks:
-        info = R.send(PORT_GATEWAY, *c.pop("send"))
-        c["status"] = info.get("status")
-        c["request_id"] = info["headers"].get("x-request-id")
-        c["www_authenticate"] = info["headers"].get("www-authenticate")
-        c["response"] = info.get("body") or info.get("error")
-        problems = []
-        if c["status"] != c["expect"]:
-            problems.append(f"status {c['status']}, expected {c['expect']}")
-        if c.get("expect_body") is not None and info.get("body") != c["expect_body"]:
-            problems.append("not the upstream's body")
-        if c["expect"] == 401 and not c["www_authenticate"]:
-            problems.append("401 without WWW-Authenticate")
-        c["problems"] = problems
-        ok_all &= not problems
-    time.sleep(1.0)  # the access log is written asynchronously
+    ok_all = R.run_checks(PORT_GATEWAY, checks, {"www_authenticate": "www-authenticate"}, lambda c: (
+        ["401 without WWW-Authenticate"] if c["expect"] == 401 and not c["www_authenticate"] else []))
     recs = log_records(access_log) if access_log.exists() else {}
     for c in checks:
         rec = recs.get(c["request_id"])

@@ -41,6 +41,32 @@ def send(port: int, path: str, headers: dict, method: str = "GET", body: bytes |
         conn.close()
 
 
+def run_checks(port: int, checks: list[dict], headers: dict[str, str],
+               more_problems: Callable[[dict], list[str]]) -> bool:
+    """Sends each pre-flight check's request (its "send": the arguments of `send` after the port) and records
+    its status, request id, response (start or error), the response headers `headers` names (check field ->
+    header name) and its problems: a status other than its "expect", a body other than its "expect_body" if
+    it has one, and what `more_problems(check)` finds. Waits for the access log to be written; whether every
+    check passed."""
+    ok_all = True
+    for c in checks:
+        info = send(port, *c.pop("send"))
+        c["status"] = info.get("status")
+        c["request_id"] = info["headers"].get("x-request-id")
+        for name, header in headers.items():
+            c[name] = info["headers"].get(header)
+        c["response"] = info.get("body") or info.get("error")
+        problems = []
+        if c["status"] != c["expect"]:
+            problems.append(f"status {c['status']}, expected {c['expect']}")
+        if c.get("expect_body") is not None and info.get("body") != c["expect_body"]:
+            problems.append("not the upstream's body")
+        c["problems"] = problems + more_problems(c)
+        ok_all &= not c["problems"]
+    time.sleep(1.0)  # the access log is written asynchronously
+    return ok_all
+
+
 def wrk_base(args, duration: int, latency: bool, threads: int | None = None,
              connections: int | None = None) -> list[str]:
     """The start of every driver's wrk command: pinned to the client core, bounded by its duration."""
