@@ -111,11 +111,14 @@ pub trait Policy: fmt::Debug + Send + Sync + 'static {
 /// Checks one request body: chunk by chunk as it streams in (to fail
 /// fast), then whole. Created per request by [`Policy::body_inspector`].
 pub trait BodyInspector: Send {
-    /// One chunk, as it arrives.
+    /// One chunk, as it arrives. By default every chunk is accepted: a check
+    /// that reads the whole body does its work in [`BodyInspector::finish`].
     ///
     /// # Errors
     /// The denial, as soon as the body is known to be unacceptable.
-    fn feed(&mut self, chunk: &[u8]) -> Result<(), Deny>;
+    fn feed(&mut self, _chunk: &[u8]) -> Result<(), Deny> {
+        Ok(())
+    }
 
     /// The whole body, after the last chunk.
     ///

@@ -6,9 +6,9 @@ use http::request::Parts;
 use http::{Method, StatusCode, Version};
 use portcullis_core::{BodyInspector, Ctx, Deny, Policy, Step, Verdict};
 
-use crate::json::{JsonLimits, scan as scan_json};
+use crate::json::{JsonError, JsonLimits, scan as scan_json};
 use crate::media::{MediaType, accepted};
-use crate::xml::{XmlLimits, scan as scan_xml};
+use crate::xml::{XmlError, XmlLimits, scan as scan_xml};
 
 /// Whether the request carries (or may carry) a body. In HTTP/1.1 a body
 /// is announced by `Content-Length` or `Transfer-Encoding`, else there is
@@ -95,10 +95,10 @@ impl Policy for ContentTypePolicy {
     fn body_inspector(&self, req: &Parts, _cx: &Ctx) -> Option<Box<dyn BodyInspector>> {
         let media = declared_body(req)?;
         if self.syntax.json && media.is_json() {
-            return Some(Box::new(JsonInspector { limits: JsonLimits::syntax_only() }));
+            return Some(Box::new(LimitsCheck::Json(JsonLimits::syntax_only())));
         }
         if self.syntax.xml && media.is_xml() {
-            return Some(Box::new(XmlInspector { limits: XmlLimits::syntax_only() }));
+            return Some(Box::new(LimitsCheck::Xml(XmlLimits::syntax_only())));
         }
         None
     }
@@ -157,7 +157,7 @@ impl Policy for JsonThreatPolicy {
     fn body_inspector(&self, req: &Parts, _cx: &Ctx) -> Option<Box<dyn BodyInspector>> {
         declared_body(req)
             .filter(MediaType::is_json)
-            .map(|_| Box::new(JsonInspector { limits: self.limits }) as Box<dyn BodyInspector>)
+            .map(|_| Box::new(LimitsCheck::Json(self.limits)) as Box<dyn BodyInspector>)
     }
 }
 
@@ -182,36 +182,22 @@ impl Policy for XmlThreatPolicy {
     fn body_inspector(&self, req: &Parts, _cx: &Ctx) -> Option<Box<dyn BodyInspector>> {
         declared_body(req)
             .filter(MediaType::is_xml)
-            .map(|_| Box::new(XmlInspector { limits: self.limits.clone() }) as Box<dyn BodyInspector>)
+            .map(|_| Box::new(LimitsCheck::Xml(self.limits)) as Box<dyn BodyInspector>)
     }
 }
 
-/// Checks the whole JSON body once it is in.
-struct JsonInspector {
-    limits: JsonLimits,
+/// Checks the whole body against JSON or XML limits once it is in.
+enum LimitsCheck {
+    Json(JsonLimits),
+    Xml(XmlLimits),
 }
 
-impl BodyInspector for JsonInspector {
-    fn feed(&mut self, _chunk: &[u8]) -> Result<(), Deny> {
-        Ok(())
-    }
-
+impl BodyInspector for LimitsCheck {
     fn finish(&mut self, body: &[u8]) -> Result<(), Deny> {
-        scan_json(body, self.limits).map_err(|e| Deny::new(StatusCode::BAD_REQUEST, e.reason()))
-    }
-}
-
-/// Checks the whole XML body once it is in.
-struct XmlInspector {
-    limits: XmlLimits,
-}
-
-impl BodyInspector for XmlInspector {
-    fn feed(&mut self, _chunk: &[u8]) -> Result<(), Deny> {
-        Ok(())
-    }
-
-    fn finish(&mut self, body: &[u8]) -> Result<(), Deny> {
-        scan_xml(body, &self.limits).map_err(|e| Deny::new(StatusCode::BAD_REQUEST, e.reason()))
+        let refused = match self {
+            Self::Json(limits) => scan_json(body, *limits).map_err(JsonError::reason),
+            Self::Xml(limits) => scan_xml(body, limits).map_err(XmlError::reason),
+        };
+        refused.map_err(|reason| Deny::new(StatusCode::BAD_REQUEST, reason))
     }
 }

@@ -32,7 +32,6 @@ pub(super) struct OpenKeys {
     held: Vec<(Key, u64)>,
     /// The decoded bytes of held keys that have escapes.
     decoded: Vec<u8>,
-    seed: RandomState,
 }
 
 /// One open object's share of [`OpenKeys`].
@@ -44,7 +43,15 @@ pub(super) struct ObjectKeys {
     /// new without a comparison.
     seen: u64,
     /// Keyed hashes of every key, once the object has more than `SMALL`.
-    large: Option<HashSet<u64, BuildPrehashed>>,
+    large: Option<Hashed>,
+}
+
+/// A large object's keys as keyed hashes; the key is drawn when an object
+/// first grows large, so most documents never draw one.
+#[derive(Debug)]
+struct Hashed {
+    seed: RandomState,
+    hashes: HashSet<u64, BuildPrehashed>,
 }
 
 impl OpenKeys {
@@ -76,8 +83,8 @@ impl OpenKeys {
     /// Adds the next key of `object`: whether `object` already has it.
     pub(super) fn end(&mut self, doc: &[u8], key: Key, object: &mut ObjectKeys) -> bool {
         let bytes = self.bytes(doc, &key);
-        if let Some(hashes) = &mut object.large {
-            let hash = self.seed.hash_one(bytes);
+        if let Some(Hashed { seed, hashes }) = &mut object.large {
+            let hash = seed.hash_one(bytes);
             if let Key::Decoded(range) = key {
                 self.decoded.truncate(range.start);
             }
@@ -95,10 +102,10 @@ impl OpenKeys {
         object.seen |= bit;
         self.held.push((key, key_tag));
         if self.held.len() - object.first > SMALL {
-            let hashes = self.held[object.first..].iter().map(|(held, _)| self.seed.hash_one(self.bytes(doc, held)));
-            let mut large = HashSet::with_capacity_and_hasher(4 * SMALL, BuildPrehashed::default());
-            large.extend(hashes);
-            object.large = Some(large);
+            let seed = RandomState::new();
+            let mut hashes = HashSet::with_capacity_and_hasher(4 * SMALL, BuildPrehashed::default());
+            hashes.extend(self.held[object.first..].iter().map(|(held, _)| seed.hash_one(self.bytes(doc, held))));
+            object.large = Some(Hashed { seed, hashes });
             self.close(object);
         }
         false
